@@ -1,0 +1,104 @@
+// The kaon command: serve, generate, tokenize. Flag names follow vLLM's.
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "server/cli/generate_command.h"
+#include "server/cli/tokenize_command.h"
+
+namespace kaon {
+namespace {
+
+// Where `kaon serve` with no model looks for the bundled one: next to the
+// working directory, then in the source tree this binary was built from.
+std::string DefaultModelDir() {
+  const std::string local = "models/stories260k";
+  std::error_code ec;
+  if (std::filesystem::is_directory(local, ec)) return local;
+  return std::string(KAON_SOURCE_DIR) + "/models/stories260k";
+}
+
+void AddEngineFlags(CLI::App* cmd, EngineOptions* o) {
+  cmd->add_option("--max-model-len", o->max_model_len,
+                  "Context length (prompt + output); default: the model's max_position_embeddings")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-num-batched-tokens", o->max_num_batched_tokens, "Tokens per forward pass")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--max-num-seqs", o->max_num_seqs, "Sequences per forward pass")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--block-size", o->block_size, "Tokens per KV cache block")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--num-kv-blocks", o->num_kv_blocks, "KV cache blocks (default: sized automatically)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->num_threads, "CPU worker threads (default: all cores)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option_function<std::string>(
+         "--device",
+         [](const std::string& d) {
+           if (d != "cpu") throw CLI::ValidationError("--device", "only 'cpu' is available in this build");
+         },
+         "cpu | cuda")
+      ->default_str("cpu");
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"kaon: an LLM inference server with an OpenAI-compatible API"};
+  app.require_subcommand(1);
+
+  std::string serve_model = DefaultModelDir();
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  CLI::App* serve = app.add_subcommand("serve", "Serve a model over HTTP (OpenAI API)");
+  serve->add_option("model", serve_model, "Hugging Face model directory")->capture_default_str();
+  serve->add_option("--host", host, "Address to listen on")->capture_default_str();
+  serve->add_option("--port", port, "Port to listen on")->capture_default_str()->check(CLI::Range(1, 65535));
+  EngineOptions serve_engine;
+  AddEngineFlags(serve, &serve_engine);
+
+  GenerateFlags gen;
+  CLI::App* generate = app.add_subcommand("generate", "Generate text offline through the engine");
+  generate->add_option("model", gen.model_dir, "Hugging Face model directory")->required();
+  auto* prompt = generate->add_option("--prompt", gen.prompt, "Prompt text (tokenized with special tokens)");
+  auto* prompt_ids = generate->add_option("--prompt-ids", gen.prompt_ids, "Prompt token ids, comma-separated");
+  prompt->excludes(prompt_ids);
+  generate->add_option("--max-tokens", gen.max_tokens, "Tokens to generate")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  generate->add_option("--temperature", gen.temperature, "0 = greedy (default: generation_config.json, else 1)")
+      ->check(CLI::NonNegativeNumber);
+  generate->add_option("--top-p", gen.top_p, "Nucleus sampling mass in (0, 1]")->check(CLI::Range(0.0, 1.0));
+  generate->add_option("--top-k", gen.top_k, "Keep the k most likely tokens (0 or -1: all)")
+      ->check(CLI::Range(-1, 1 << 30));
+  generate->add_option("--min-p", gen.min_p, "Drop tokens below min_p times the top probability")
+      ->check(CLI::Range(0.0, 1.0));
+  generate->add_option("--seed", gen.seed, "Random seed for sampling");
+  generate->add_flag("--ignore-eos", gen.ignore_eos, "Do not stop at end-of-sequence tokens");
+  generate->add_flag("--json", gen.json, "Print one JSON object with ids, text and finish reason");
+  AddEngineFlags(generate, &gen.engine);
+
+  std::string tok_model;
+  bool jsonl = false;
+  CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize or detokenize JSON lines on stdin");
+  tokenize->add_option("model", tok_model, "Hugging Face model directory")->required();
+  tokenize->add_flag("--jsonl", jsonl, "Read/write JSON lines (the only mode)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (*serve) {
+    std::cerr << "kaon serve: the HTTP server is not implemented yet (model " << serve_model << ", "
+              << host << ":" << port << "); use `kaon generate` for now\n";
+    return 2;
+  }
+  if (*generate) return RunGenerateCommand(gen, std::cout, std::cerr);
+  if (*tokenize) return RunTokenizeCommand(tok_model, std::cin, std::cout, std::cerr);
+  return 2;
+}
+
+}  // namespace
+}  // namespace kaon
+
+int main(int argc, char** argv) { return kaon::Main(argc, argv); }

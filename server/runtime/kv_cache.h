@@ -1,0 +1,51 @@
+// The paged KV cache's memory (one K and one V pool per layer, in the layout of
+// kernels/cpu/paged_kv.h) and a plain free list of block ids. The engine's KV
+// cache manager (ref counts, prefix caching) builds on the allocator; the
+// memory pool stays a separate object so a device pool can replace it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "kernels/cpu/paged_kv.h"
+
+namespace kaon {
+
+class KvCache {
+ public:
+  KvCache(int64_t num_layers, const kernels::PagedKvShape& shape);
+
+  const kernels::PagedKvShape& shape() const { return shape_; }
+  int64_t num_layers() const { return static_cast<int64_t>(k_.size()); }
+  float* k(int64_t layer) { return k_[layer].data(); }
+  float* v(int64_t layer) { return v_[layer].data(); }
+  const float* k(int64_t layer) const { return k_[layer].data(); }
+  const float* v(int64_t layer) const { return v_[layer].data(); }
+
+  // Bytes one block takes over all layers (K and V), for capacity planning.
+  static int64_t BytesPerBlock(int64_t num_layers, const kernels::PagedKvShape& shape);
+
+ private:
+  kernels::PagedKvShape shape_;
+  std::vector<std::vector<float>> k_;
+  std::vector<std::vector<float>> v_;
+};
+
+class BlockAllocator {
+ public:
+  // With a shuffle seed the free list starts in a scrambled order, so tests
+  // prove that nothing relies on a sequence's blocks being contiguous.
+  BlockAllocator(int64_t num_blocks, std::optional<uint64_t> shuffle_seed = std::nullopt);
+
+  std::optional<int32_t> Allocate();
+  void Free(int32_t block);
+  int64_t num_free() const { return static_cast<int64_t>(free_.size()); }
+  int64_t num_blocks() const { return num_blocks_; }
+
+ private:
+  int64_t num_blocks_;
+  std::vector<int32_t> free_;  // popped from the back
+};
+
+}  // namespace kaon

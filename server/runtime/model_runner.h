@@ -1,0 +1,49 @@
+// Turns one step's sequences into a flattened batch in persistent, max-capacity
+// host buffers (token ids, positions, slot mapping, cu_seqlens, seq lens,
+// padded block table, logits rows) and runs the model on it. Building a batch
+// allocates nothing. Engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/runtime/batch.h"
+#include "server/runtime/causal_lm.h"
+#include "server/runtime/kv_cache.h"
+
+namespace kaon {
+
+struct RunnerConfig {
+  int64_t max_num_batched_tokens = 2048;
+  int64_t max_num_seqs = 256;
+  int64_t max_model_len = 0;
+  int64_t block_size = 16;
+};
+
+class ModelRunner {
+ public:
+  ModelRunner(CausalLM& model, KvCache& cache, const RunnerConfig& config);
+
+  // Runs one step. Returns logits [number of steps with wants_logits, vocab]
+  // in step order, valid until the next Execute.
+  absl::StatusOr<std::span<const float>> Execute(std::span<const SequenceStep> steps);
+
+  const RunnerConfig& config() const { return config_; }
+
+ private:
+  absl::Status BuildBatch(std::span<const SequenceStep> steps);
+
+  CausalLM& model_;
+  KvCache& cache_;
+  RunnerConfig config_;
+  int64_t max_blocks_per_seq_;
+
+  std::vector<int32_t> token_ids_, positions_, query_start_loc_, seq_lens_, block_table_, logits_indices_;
+  std::vector<int64_t> slot_mapping_;
+  std::vector<float> logits_;
+  ForwardBatch batch_;
+};
+
+}  // namespace kaon

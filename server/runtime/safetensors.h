@@ -1,0 +1,66 @@
+// Memory-mapped safetensors checkpoints, single-file or sharded
+// (model.safetensors.index.json). Every header field is validated against the
+// file before a tensor is handed out; errors name the file and the tensor.
+// Thread-safety: immutable after Open; any thread may read.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kaon {
+
+// Dtypes kaon reads from disk. Others (F64, I8, F8_*, …) are refused by name.
+enum class DType { kF32, kF16, kBF16 };
+
+const char* DTypeName(DType dtype);  // "F32", "F16", "BF16" (safetensors spelling)
+size_t DTypeSize(DType dtype);
+
+// A tensor inside a mapped file; valid while its WeightStore lives.
+struct TensorView {
+  std::string name;
+  std::string file;  // path of the file holding it, for error messages
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const std::byte* data = nullptr;
+  size_t nbytes = 0;
+
+  int64_t numel() const;
+};
+
+// Widens `count` elements starting at element `offset` to fp32 (exact for
+// F16/BF16). The caller guarantees offset + count <= numel().
+void ConvertToF32(const TensorView& t, size_t offset, size_t count, float* out);
+
+class SafetensorsFile;
+
+// All tensors of a model directory.
+class WeightStore {
+ public:
+  // Opens `dir/model.safetensors`, or every shard listed in
+  // `dir/model.safetensors.index.json` (checking that each listed tensor is in
+  // the shard the index names).
+  static absl::StatusOr<std::unique_ptr<WeightStore>> Open(const std::string& dir);
+  ~WeightStore();
+
+  bool Has(const std::string& name) const;
+  // NotFound error naming the tensor and the directory when absent.
+  absl::StatusOr<TensorView> Get(const std::string& name) const;
+  // Get + a check that the shape equals `shape` (error names file, tensor,
+  // expected and actual shapes).
+  absl::StatusOr<TensorView> Get(const std::string& name, const std::vector<int64_t>& shape) const;
+  std::vector<std::string> Names() const;
+
+ private:
+  WeightStore() = default;
+  std::string dir_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, TensorView> tensors_;
+};
+
+}  // namespace kaon
