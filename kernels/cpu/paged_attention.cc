@@ -55,7 +55,10 @@ KernelStatus PagedAttention(const float* q, int64_t q_row_stride, const float* k
 
   // Work splits evenly over (token, head) pairs whatever the mix of prefill
   // and decode; a row finds its sequence by binary search (no allocation).
-  ParallelFor(pool, num_tokens * num_heads, [&](int64_t begin, int64_t end, int thread) {
+  // Below this many multiply-adds a thread hand-off costs more than it saves.
+  constexpr int64_t kMinParallelWork = int64_t{1} << 16;
+  const int64_t work = num_tokens * num_heads * meta.max_seq_len * d;
+  ParallelFor(work >= kMinParallelWork ? pool : nullptr, num_tokens * num_heads, [&](int64_t begin, int64_t end, int thread) {
     float* scores = scratch + thread * meta.max_seq_len;
     for (int64_t work = begin; work < end; ++work) {
       const int64_t t = work / num_heads;

@@ -14,6 +14,13 @@ void Linear::Forward(const float* x, int64_t m, float* y) const {
   if (!bias_.empty()) {
     for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * out_, bias_.data(), sizeof(float) * out_);
   }
+  if (m == 1) {
+    // Decode steps of one sequence: a matrix-vector product skips GEMM's
+    // packing of W, which costs more than the product at this size.
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(out_), static_cast<int>(in_), 1.0f,
+                weight_.data(), static_cast<int>(in_), x, 1, bias_.empty() ? 0.0f : 1.0f, y, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(out_),
               static_cast<int>(in_), 1.0f, x, static_cast<int>(in_), weight_.data(),
               static_cast<int>(in_), bias_.empty() ? 0.0f : 1.0f, y, static_cast<int>(out_));

@@ -12,8 +12,8 @@ KvCache::KvCache(int64_t num_layers, const kernels::PagedKvShape& shape) : shape
   k_.resize(num_layers);
   v_.resize(num_layers);
   for (int64_t l = 0; l < num_layers; ++l) {
-    k_[l].assign(shape.layer_elems(), 0.0f);
-    v_[l].assign(shape.layer_elems(), 0.0f);
+    k_[l].reset(new float[shape.layer_elems()]);
+    v_[l].reset(new float[shape.layer_elems()]);
   }
 }
 

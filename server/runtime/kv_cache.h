@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -18,18 +19,20 @@ class KvCache {
 
   const kernels::PagedKvShape& shape() const { return shape_; }
   int64_t num_layers() const { return static_cast<int64_t>(k_.size()); }
-  float* k(int64_t layer) { return k_[layer].data(); }
-  float* v(int64_t layer) { return v_[layer].data(); }
-  const float* k(int64_t layer) const { return k_[layer].data(); }
-  const float* v(int64_t layer) const { return v_[layer].data(); }
+  float* k(int64_t layer) { return k_[layer].get(); }
+  float* v(int64_t layer) { return v_[layer].get(); }
+  const float* k(int64_t layer) const { return k_[layer].get(); }
+  const float* v(int64_t layer) const { return v_[layer].get(); }
 
   // Bytes one block takes over all layers (K and V), for capacity planning.
   static int64_t BytesPerBlock(int64_t num_layers, const kernels::PagedKvShape& shape);
 
  private:
   kernels::PagedKvShape shape_;
-  std::vector<std::vector<float>> k_;
-  std::vector<std::vector<float>> v_;
+  // Left uninitialised: attention only reads slots this sequence wrote, and
+  // untouched pages of a large pool cost no memory or start-up time.
+  std::vector<std::unique_ptr<float[]>> k_;
+  std::vector<std::unique_ptr<float[]>> v_;
 };
 
 class BlockAllocator {

@@ -1,0 +1,140 @@
+#include "server/runtime/safetensors.h"
+
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/common/files.h"
+#include "server/common/status.h"
+#include "server/runtime/safetensors_file.h"
+
+namespace kaon {
+namespace {
+
+constexpr char kSingleFile[] = "model.safetensors";
+constexpr char kIndexFile[] = "model.safetensors.index.json";
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// The index is untrusted input: a shard name must stay inside the model
+// directory.
+bool IsPlainFileName(const std::string& name) {
+  return !name.empty() && name.find('/') == std::string::npos &&
+         name.find('\\') == std::string::npos && name.find("..") == std::string::npos &&
+         name != ".";
+}
+
+}  // namespace
+
+WeightStore::~WeightStore() = default;
+
+absl::StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string& dir) {
+  std::unique_ptr<WeightStore> store(new WeightStore());
+  store->dir_ = dir;
+  const std::string single = JoinPath(dir, kSingleFile);
+  const std::string index_path = JoinPath(dir, kIndexFile);
+
+  // Like Hugging Face, a single-file checkpoint wins over an index.
+  if (FileExists(single)) {
+    KAON_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file, SafetensorsFile::Open(single));
+    store->tensors_ = file->tensors();
+    store->files_.push_back(std::move(file));
+    return store;
+  }
+  if (!FileExists(index_path)) {
+    return absl::NotFoundError(absl::StrCat("no ", kSingleFile, " or ", kIndexFile, " in ", dir));
+  }
+
+  KAON_ASSIGN_OR_RETURN(nlohmann::ordered_json index, ReadJsonFile(index_path));
+  if (!index.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(index_path, ": is a JSON ", index.type_name(), ", expected an object"));
+  }
+  auto wm = index.find("weight_map");
+  if (wm == index.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(index_path, ": missing weight_map"));
+  }
+  if (!wm->is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map is a JSON ",
+                                                   wm->type_name(), ", expected an object"));
+  }
+  if (wm->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map lists no tensors"));
+  }
+
+  // Validate every entry before touching any shard so a bad index fails fast
+  // and never opens a path outside `dir`.
+  std::map<std::string, std::string> tensor_to_shard;
+  std::map<std::string, const SafetensorsFile*> shards;  // ordered: deterministic open order
+  for (const auto& [tensor, shard] : wm->items()) {
+    if (!shard.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(index_path, ": weight_map entry for tensor ", tensor, " is not a string"));
+    }
+    std::string shard_name = shard.get<std::string>();
+    if (!IsPlainFileName(shard_name)) {
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": shard \"", shard_name,
+                                                     "\" for tensor ", tensor,
+                                                     " is not a plain file name in ", dir));
+    }
+    shards.emplace(shard_name, nullptr);
+    tensor_to_shard[tensor] = std::move(shard_name);
+  }
+
+  for (auto& [shard_name, shard_file] : shards) {
+    KAON_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file,
+                          SafetensorsFile::Open(JoinPath(dir, shard_name)));
+    for (const auto& [name, view] : file->tensors()) {
+      auto [it, inserted] = store->tensors_.emplace(name, view);
+      if (!inserted) {
+        return absl::InvalidArgumentError(absl::StrCat("tensor ", name, " appears in both ",
+                                                       it->second.file, " and ", view.file));
+      }
+    }
+    shard_file = file.get();
+    store->files_.push_back(std::move(file));
+  }
+
+  for (const auto& [tensor, shard_name] : tensor_to_shard) {
+    const SafetensorsFile* file = shards.at(shard_name);
+    if (file->tensors().count(tensor) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": tensor ", tensor,
+                                                     " is mapped to shard ", shard_name, " but ",
+                                                     file->path(), " does not contain it"));
+    }
+  }
+  return store;
+}
+
+bool WeightStore::Has(const std::string& name) const { return tensors_.count(name) != 0; }
+
+absl::StatusOr<TensorView> WeightStore::Get(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) {
+    return absl::NotFoundError(absl::StrCat("tensor ", name, " not found in ", dir_));
+  }
+  return it->second;
+}
+
+absl::StatusOr<TensorView> WeightStore::Get(const std::string& name,
+                                            const std::vector<int64_t>& shape) const {
+  KAON_ASSIGN_OR_RETURN(TensorView view, Get(name));
+  if (view.shape != shape) {
+    return absl::InvalidArgumentError(absl::StrCat(view.file, ": tensor ", name, " has shape ",
+                                                   ShapeString(view.shape), ", expected ",
+                                                   ShapeString(shape)));
+  }
+  return view;
+}
+
+std::vector<std::string> WeightStore::Names() const {
+  std::vector<std::string> names;
+  names.reserve(tensors_.size());
+  for (const auto& [name, view] : tensors_) names.push_back(name);
+  return names;
+}
+
+}  // namespace kaon

@@ -1,0 +1,183 @@
+// The real `kaon` binary: the acceptance commands of the foundation issue and
+// every bad-input path at start-up (one-line error naming the file and field,
+// non-zero exit, never a crash).
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/cli/run_command.h"
+#include "tests/common/test_paths.h"
+
+namespace kaon {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using testing::RunCommand;
+using testing::ShellQuote;
+
+std::string Kaon() { return testing::BinDir() + "/kaon"; }
+
+Json ReadJson(const std::string& path) { return Json::parse(std::ifstream(path)); }
+
+// A scratch copy of a model directory, optionally edited by `edit`.
+std::string CopyModel(const std::string& src, const std::function<void(const fs::path&)>& edit = nullptr) {
+  static int counter = 0;
+  const fs::path dir = fs::path(::testing::TempDir()) /
+                       ("kaon_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(src)) {
+    fs::copy_file(e.path(), dir / e.path().filename());
+    fs::permissions(dir / e.path().filename(), fs::perms::owner_write, fs::perm_options::add);
+  }
+  if (edit) edit(dir);
+  return dir.string();
+}
+
+void ExpectCleanFailure(const testing::CommandResult& r, const std::vector<std::string>& fragments) {
+  EXPECT_TRUE(r.exited) << "crashed: " << r.err;
+  EXPECT_NE(r.exit_code, 0);
+  for (const std::string& f : fragments) EXPECT_NE(r.err.find(f), std::string::npos) << "\"" << f << "\" not in: " << r.err;
+  // One line: the message and its newline.
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(KaonGenerate, GoldensFromPromptText) {
+  const Json golden = ReadJson(testing::BundledModelDir() + "/golden.json");
+  for (const Json& c : golden["cases"]) {
+    for (const char* block : {"1", "16"}) {
+      const auto r = RunCommand(Kaon() + " generate " + testing::BundledModelDir() + " --prompt " +
+                                ShellQuote(c["prompt"].get<std::string>()) +
+                                " --max-tokens 128 --temperature 0 --ignore-eos --json --block-size " + block);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const Json out = Json::parse(r.out);
+      EXPECT_EQ(out["prompt_token_ids"], c["prompt_token_ids"]) << c["prompt"];
+      EXPECT_EQ(out["token_ids"], c["greedy_token_ids"]) << c["prompt"];
+      EXPECT_EQ(out["text"], c["greedy_text"]) << c["prompt"];
+      EXPECT_EQ(out["finish_reason"], "length");
+    }
+  }
+}
+
+TEST(KaonGenerate, PromptIdsAndFixtures) {
+  const Json ref = ReadJson(testing::TestModelDir("tiny-qwen3") + "/reference.json");
+  const Json& c = ref["cases"][1];
+  std::string ids;
+  for (const Json& id : c["prompt_token_ids"]) {
+    if (!ids.empty()) ids.push_back(',');
+    ids.append(std::to_string(id.get<int>()));
+  }
+  const auto r = RunCommand(Kaon() + " generate " + testing::TestModelDir("tiny-qwen3") + " --prompt-ids " + ids +
+                            " --max-tokens 32 --temperature 0 --ignore-eos --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["token_ids"], c["greedy_token_ids"]);
+}
+
+TEST(KaonGenerate, SeededSamplingIsReproducible) {
+  const std::string cmd = Kaon() + " generate " + testing::BundledModelDir() +
+                          " --prompt 'Once upon a time' --max-tokens 40 --temperature 0.8 --top-p 0.9 --seed 7 --json";
+  const auto a = RunCommand(cmd), b = RunCommand(cmd);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(Json::parse(a.out)["token_ids"], Json::parse(b.out)["token_ids"]);
+  const auto greedy = RunCommand(Kaon() + " generate " + testing::BundledModelDir() +
+                                 " --prompt 'Once upon a time' --max-tokens 40 --temperature 0 --json");
+  EXPECT_NE(Json::parse(a.out)["token_ids"], Json::parse(greedy.out)["token_ids"]);
+}
+
+TEST(KaonGenerate, StopsAtGenerationConfigEos) {
+  // Stories end with BOS (id 1), which generation_config.json lists as an end
+  // id; long enough greedy runs reach one.
+  const auto r = RunCommand(Kaon() + " generate " + testing::BundledModelDir() +
+                            " --prompt 'Once upon a time' --max-tokens 400 --temperature 0 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json out = Json::parse(r.out);
+  const auto ids = out["token_ids"].get<std::vector<int>>();
+  const auto all = RunCommand(Kaon() + " generate " + testing::BundledModelDir() +
+                              " --prompt 'Once upon a time' --max-tokens 400 --temperature 0 --ignore-eos --json");
+  const auto full = Json::parse(all.out)["token_ids"].get<std::vector<int>>();
+  auto first_end = std::find_if(full.begin(), full.end(), [](int t) { return t == 1 || t == 2; });
+  ASSERT_NE(first_end, full.end()) << "the model should end a story within 400 tokens";
+  EXPECT_EQ(out["finish_reason"], "stop");
+  EXPECT_EQ(ids, std::vector<int>(full.begin(), first_end + 1));
+}
+
+TEST(KaonStartup, BadInputsFailCleanly) {
+  const std::string gen = " generate ";
+  const std::string args = " --prompt hi --max-tokens 4";
+  ExpectCleanFailure(RunCommand(Kaon() + gen + "/nonexistent/model" + args), {"/nonexistent/model"});
+
+  ExpectCleanFailure(RunCommand(Kaon() + gen + CopyModel(testing::BundledModelDir(), [](const fs::path& d) {
+                                                std::ofstream(d / "config.json") << "{not json";
+                                              }) + args),
+                     {"config.json", "malformed JSON"});
+  ExpectCleanFailure(RunCommand(Kaon() + gen + CopyModel(testing::BundledModelDir(), [](const fs::path& d) {
+                                                fs::remove(d / "model.safetensors");
+                                              }) + args),
+                     {"model.safetensors"});
+  // A header that claims more data than the file holds.
+  ExpectCleanFailure(RunCommand(Kaon() + gen + CopyModel(testing::BundledModelDir(), [](const fs::path& d) {
+                                                fs::resize_file(d / "model.safetensors", 500000);
+                                              }) + args),
+                     {"model.safetensors"});
+  // A header whose first tensor has the wrong dtype.
+  ExpectCleanFailure(RunCommand(Kaon() + gen + CopyModel(testing::BundledModelDir(), [](const fs::path& d) {
+                                                std::fstream f(d / "model.safetensors",
+                                                               std::ios::in | std::ios::out | std::ios::binary);
+                                                std::string head(4096, '\0');
+                                                f.read(head.data(), head.size());
+                                                const size_t at = head.find("\"F32\"");
+                                                ASSERT_NE(at, std::string::npos);
+                                                f.seekp(at);
+                                                f.write("\"F64\"", 5);
+                                              }) + args),
+                     {"model.safetensors", "F64"});
+  ExpectCleanFailure(RunCommand(Kaon() + gen + CopyModel(testing::BundledModelDir(), [](const fs::path& d) {
+                                                std::ofstream(d / "tokenizer.json")
+                                                    << R"({"model": {"type": "Unigram", "vocab": []}})";
+                                              }) + args),
+                     {"tokenizer.json", "Unigram"});
+  ExpectCleanFailure(RunCommand(Kaon() + gen + CopyModel(testing::BundledModelDir(), [](const fs::path& d) {
+                                                fs::remove(d / "tokenizer.json");
+                                              }) + args),
+                     {"tokenizer.json"});
+  ExpectCleanFailure(RunCommand(Kaon() + gen + testing::BundledModelDir() + " --prompt-ids 1,x"), {"--prompt-ids"});
+  ExpectCleanFailure(RunCommand(Kaon() + gen + testing::BundledModelDir() + " --prompt-ids 1,600"),
+                     {"600", "vocabulary"});
+  ExpectCleanFailure(RunCommand(Kaon() + gen + testing::BundledModelDir() + " --max-tokens 4"),
+                     {"--prompt"});
+  ExpectCleanFailure(RunCommand(Kaon() + gen + testing::BundledModelDir() + " --prompt hi --max-model-len 4096"),
+                     {"--max-model-len"});
+}
+
+TEST(KaonStartup, FlagErrorsExitNonZero) {
+  auto r = RunCommand(Kaon() + " generate " + testing::BundledModelDir() + " --prompt hi --temperature -1");
+  EXPECT_TRUE(r.exited);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--temperature"), std::string::npos) << r.err;
+  r = RunCommand(Kaon() + " generate " + testing::BundledModelDir() + " --prompt hi --no-such-flag");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--no-such-flag"), std::string::npos) << r.err;
+  r = RunCommand(Kaon() + " frobnicate");
+  EXPECT_NE(r.exit_code, 0);
+  r = RunCommand(Kaon() + " --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("generate"), std::string::npos);
+}
+
+TEST(KaonTokenize, EncodesAndDecodesJsonLines) {
+  const auto r = RunCommand(Kaon() + " tokenize " + testing::BundledModelDir() + " --jsonl",
+                            "{\"text\": \"Once upon a time\"}\n{\"ids\": [1, 403, 407, 261, 378]}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string l1, l2;
+  std::getline(lines, l1);
+  std::getline(lines, l2);
+  EXPECT_EQ(Json::parse(l1)["ids"], Json::parse("[1, 403, 407, 261, 378]"));
+  EXPECT_EQ(Json::parse(l2)["text"].get<std::string>().find("Once upon a time") != std::string::npos, true) << l2;
+}
+
+}  // namespace
+}  // namespace kaon
