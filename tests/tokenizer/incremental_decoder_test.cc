@@ -1,0 +1,91 @@
+#include "server/tokenizer/incremental_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "server/tokenizer/tokenizer.h"
+#include "server/tokenizer/utf8.h"
+#include "tests/common/test_paths.h"
+#include "tests/tokenizer/test_tokenizers.h"
+
+namespace kaon {
+namespace {
+
+const char* const kTexts[] = {
+    "hello world",   "héllo wörld 👋🏽 世界!", "👨‍👩‍👧‍👦 family", "日本語のテキスト", " leading and trailing ",
+    "a\n\nb\tc",     "<|bos|>x<|eot|>y",          "",               "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 and ✨",       "Ünïcödé",
+};
+
+// Pushes ids one at a time, checking each piece is whole UTF-8, and returns
+// the concatenation of all pieces.
+std::string Stream(const Tokenizer& tok, const std::vector<int32_t>& ids, bool skip) {
+  IncrementalDecoder dec(tok, skip);
+  std::string all;
+  for (int32_t id : ids) {
+    const std::string piece = dec.Push(id);
+    EXPECT_TRUE(utf8::IsValid(piece));
+    EXPECT_EQ(piece.find("\xEF\xBF\xBD"), std::string::npos) << "partial character emitted";
+    all += piece;
+  }
+  all += dec.Flush();
+  return all;
+}
+
+std::unique_ptr<Tokenizer> Load(const std::string& json) {
+  auto t = Tokenizer::FromJsonString(json, "test.json");
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? *std::move(t) : nullptr;
+}
+
+TEST(IncrementalDecoderTest, ByteLevelMatchesDecode) {
+  auto tok = Load(testing::ByteLevelTokenizerJson().dump());
+  ASSERT_NE(tok, nullptr);
+  for (const char* text : kTexts) {
+    const auto ids = tok->Encode(text, true);
+    for (bool skip : {false, true}) {
+      EXPECT_EQ(Stream(*tok, ids, skip), tok->Decode(ids, skip)) << text;
+    }
+  }
+}
+
+TEST(IncrementalDecoderTest, ByteFallbackMatchesDecode) {
+  auto t = Tokenizer::FromModelDir(testing::BundledModelDir());
+  ASSERT_TRUE(t.ok()) << t.status();
+  for (const char* text : kTexts) {
+    const auto ids = (*t)->Encode(text, true);
+    for (bool skip : {false, true}) {
+      EXPECT_EQ(Stream(**t, ids, skip), (*t)->Decode(ids, skip)) << text;
+    }
+  }
+}
+
+TEST(IncrementalDecoderTest, HoldsBackPartialCharacters) {
+  auto tok = Load(testing::ByteLevelTokenizerJson().dump());
+  ASSERT_NE(tok, nullptr);
+  // "é" is two byte tokens; nothing may come out after the first.
+  IncrementalDecoder dec(*tok, false);
+  EXPECT_EQ(dec.Push(0xC3), "");
+  EXPECT_EQ(dec.Push(0xA9), "é");
+  EXPECT_EQ(dec.Push(0xE4), "");
+  EXPECT_EQ(dec.Flush(), "\uFFFD");
+}
+
+// Random bytes decode to U+FFFD in places; the stream must still add up.
+TEST(IncrementalDecoderTest, RandomByteLevelIdsMatchDecode) {
+  auto tok = Load(testing::ByteLevelTokenizerJson().dump());
+  ASSERT_NE(tok, nullptr);
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<int32_t> ids(1 + rng() % 30);
+    for (auto& id : ids) id = static_cast<int32_t>(rng() % 266);
+    IncrementalDecoder dec(*tok, false);
+    std::string all;
+    for (int32_t id : ids) all += dec.Push(id);
+    all += dec.Flush();
+    EXPECT_EQ(all, tok->Decode(ids, false)) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace kaon
