@@ -125,6 +125,7 @@ void DecoderModel::PlanWorkspace() {
   int threads = capacity_.num_threads > 0 ? capacity_.num_threads
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   pool_ = std::make_unique<kernels::cpu::ThreadPool>(threads);
+  layers::UseSingleThreadedBlas();
   attn_scratch_.assign(static_cast<size_t>(threads) * capacity_.max_seq_len, 0.0f);
 }
 
@@ -181,15 +182,15 @@ absl::Status DecoderModel::Forward(const ForwardBatch& batch, KvCache& cache, fl
   for (int64_t li = 0; li < c.num_layers; ++li) {
     const Layer& L = layers_[li];
     KAON_RETURN_IF_ERROR(FromKernel(kernels::cpu::FusedAddRmsNorm(x, res, L.input_norm.data(), eps, n, h)));
-    L.qkv.Forward(x, n, qkv_.data());
+    L.qkv.Forward(x, n, qkv_.data(), pool_.get());
     KAON_RETURN_IF_ERROR(Attention(li, L, batch, cache));
-    L.o.Forward(attn_out_.data(), n, x);
+    L.o.Forward(attn_out_.data(), n, x, pool_.get());
     KAON_RETURN_IF_ERROR(
         FromKernel(kernels::cpu::FusedAddRmsNorm(x, res, L.post_attention_norm.data(), eps, n, h)));
-    L.gate_up.Forward(x, n, gate_up_.data());
+    L.gate_up.Forward(x, n, gate_up_.data(), pool_.get());
     KAON_RETURN_IF_ERROR(
         FromKernel(kernels::cpu::SiluAndMul(gate_up_.data(), n, L.down.in_features(), act_.data())));
-    L.down.Forward(act_.data(), n, x);
+    L.down.Forward(act_.data(), n, x, pool_.get());
   }
   KAON_RETURN_IF_ERROR(FromKernel(kernels::cpu::FusedAddRmsNorm(x, res, final_norm_.data(), eps, n, h)));
   for (int64_t i = 0; i < batch.num_logits; ++i) {
@@ -197,7 +198,7 @@ absl::Status DecoderModel::Forward(const ForwardBatch& batch, KvCache& cache, fl
     if (row < 0 || row >= n) return absl::InvalidArgumentError("logits index outside the batch");
     std::memcpy(gathered_.data() + i * h, x + static_cast<int64_t>(row) * h, sizeof(float) * h);
   }
-  lm_head_.Forward(gathered_.data(), batch.num_logits, logits);
+  lm_head_.Forward(gathered_.data(), batch.num_logits, logits, pool_.get());
   return absl::OkStatus();
 }
 

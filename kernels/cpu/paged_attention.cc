@@ -71,14 +71,19 @@ KernelStatus PagedAttention(const float* q, int64_t q_row_stride, const float* k
       const float* qh = q + t * q_row_stride + h * d;
       const int64_t kvh = h / group;
 
+      // Walk the sequence block by block: no division per position, and each
+      // block's rows are contiguous.
       float max_score = -INFINITY;
-      for (int64_t j = 0; j <= pos; ++j) {
-        const int64_t slot = static_cast<int64_t>(table[j / bs]) * bs + j % bs;
-        const float* kj = k_cache + slot * slot_stride + kvh * d;
-        float dot = 0.0f;
-        for (int64_t i = 0; i < d; ++i) dot += qh[i] * kj[i];
-        scores[j] = dot * scale;
-        max_score = std::max(max_score, scores[j]);
+      for (int64_t j0 = 0, b = 0; j0 <= pos; j0 += bs, ++b) {
+        const float* kb = k_cache + static_cast<int64_t>(table[b]) * bs * slot_stride + kvh * d;
+        const int64_t rows = std::min(bs, pos + 1 - j0);
+        for (int64_t o = 0; o < rows; ++o) {
+          const float* kj = kb + o * slot_stride;
+          float dot = 0.0f;
+          for (int64_t i = 0; i < d; ++i) dot += qh[i] * kj[i];
+          scores[j0 + o] = dot * scale;
+          max_score = std::max(max_score, scores[j0 + o]);
+        }
       }
       float denom = 0.0f;
       for (int64_t j = 0; j <= pos; ++j) {
@@ -88,11 +93,14 @@ KernelStatus PagedAttention(const float* q, int64_t q_row_stride, const float* k
       float* oh = out + t * num_heads * d + h * d;
       std::fill(oh, oh + d, 0.0f);
       const float inv = 1.0f / denom;
-      for (int64_t j = 0; j <= pos; ++j) {
-        const int64_t slot = static_cast<int64_t>(table[j / bs]) * bs + j % bs;
-        const float* vj = v_cache + slot * slot_stride + kvh * d;
-        const float p = scores[j] * inv;
-        for (int64_t i = 0; i < d; ++i) oh[i] += p * vj[i];
+      for (int64_t j0 = 0, b = 0; j0 <= pos; j0 += bs, ++b) {
+        const float* vb = v_cache + static_cast<int64_t>(table[b]) * bs * slot_stride + kvh * d;
+        const int64_t rows = std::min(bs, pos + 1 - j0);
+        for (int64_t o = 0; o < rows; ++o) {
+          const float* vj = vb + o * slot_stride;
+          const float p = scores[j0 + o] * inv;
+          for (int64_t i = 0; i < d; ++i) oh[i] += p * vj[i];
+        }
       }
     }
   });

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -9,21 +10,46 @@
 
 namespace kaon::layers {
 
-void Linear::Forward(const float* x, int64_t m, float* y) const {
-  if (m == 0) return;
-  if (!bias_.empty()) {
-    for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * out_, bias_.data(), sizeof(float) * out_);
+void UseSingleThreadedBlas() { openblas_set_num_threads(1); }
+
+namespace {
+
+// y[:, n0:n1] for output columns [n0, n1); y keeps its full row stride.
+void LinearColumns(const float* x, const float* w, const float* bias, int64_t m, int64_t in,
+                   int64_t out, int64_t n0, int64_t n1, float* y) {
+  const int n = static_cast<int>(n1 - n0);
+  const float beta = bias ? 1.0f : 0.0f;
+  if (bias) {
+    for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * out + n0, bias + n0, sizeof(float) * n);
   }
   if (m == 1) {
     // Decode steps of one sequence: a matrix-vector product skips GEMM's
     // packing of W, which costs more than the product at this size.
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(out_), static_cast<int>(in_), 1.0f,
-                weight_.data(), static_cast<int>(in_), x, 1, bias_.empty() ? 0.0f : 1.0f, y, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, static_cast<int>(in), 1.0f, w + n0 * in,
+                static_cast<int>(in), x, 1, beta, y + n0, 1);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(out_),
-              static_cast<int>(in_), 1.0f, x, static_cast<int>(in_), weight_.data(),
-              static_cast<int>(in_), bias_.empty() ? 0.0f : 1.0f, y, static_cast<int>(out_));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), n, static_cast<int>(in), 1.0f,
+              x, static_cast<int>(in), w + n0 * in, static_cast<int>(in), beta, y + n0,
+              static_cast<int>(out));
+}
+
+}  // namespace
+
+void Linear::Forward(const float* x, int64_t m, float* y, kernels::cpu::ThreadPool* pool) const {
+  if (m == 0) return;
+  // Below this many multiply-adds a thread hand-off costs more than it saves.
+  constexpr int64_t kMinParallelWork = int64_t{1} << 18;
+  constexpr int64_t kColumnGrain = 16;  // keeps each thread's slice SIMD-friendly
+  const int64_t chunks = (out_ + kColumnGrain - 1) / kColumnGrain;
+  if (pool == nullptr || pool->num_threads() == 1 || m * out_ * in_ < kMinParallelWork || chunks < 2) {
+    LinearColumns(x, weight_.data(), bias(), m, in_, out_, 0, out_, y);
+    return;
+  }
+  pool->ParallelFor(chunks, [&](int64_t c0, int64_t c1, int) {
+    LinearColumns(x, weight_.data(), bias(), m, in_, out_, c0 * kColumnGrain,
+                  std::min(out_, c1 * kColumnGrain), y);
+  });
 }
 
 Shard ShardOf(int64_t total, TpInfo tp) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/cpu/thread_pool.h"
 #include "server/runtime/causal_lm.h"
 #include "server/runtime/safetensors.h"
 
@@ -26,8 +27,10 @@ class Linear {
   const float* weight() const { return weight_.data(); }
   const float* bias() const { return bias_.empty() ? nullptr : bias_.data(); }
 
-  // y[m, out] = x[m, in] * W^T + b.
-  void Forward(const float* x, int64_t m, float* y) const;
+  // y[m, out] = x[m, in] * W^T + b. With a pool, large products are split
+  // by output columns over its threads (OpenBLAS itself runs single-threaded:
+  // see UseSingleThreadedBlas).
+  void Forward(const float* x, int64_t m, float* y, kernels::cpu::ThreadPool* pool = nullptr) const;
 
  private:
   int64_t out_ = 0;
@@ -35,6 +38,10 @@ class Linear {
   std::vector<float> weight_;  // [out, in] row-major, as Hugging Face stores it
   std::vector<float> bias_;    // [out] or empty
 };
+
+// The CPU backend does its own threading; OpenBLAS's threads busy-wait
+// between calls and would fight the pool for cores. Call once at start-up.
+void UseSingleThreadedBlas();
 
 // Which bias a load expects: a missing tensor is an error when kRequired.
 enum class Bias { kNone, kRequired };
