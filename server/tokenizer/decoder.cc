@@ -2,7 +2,7 @@
 
 #include "server/common/status.h"
 #include "server/tokenizer/byte_level.h"
-#include "server/tokenizer/regex.h"
+#include "server/tokenizer/replace_pattern.h"
 #include "server/tokenizer/utf8.h"
 
 namespace kaon {
@@ -17,6 +17,17 @@ class SequenceDecoder : public Decoder {
 
  private:
   std::vector<std::unique_ptr<Decoder>> parts_;
+};
+
+class ReplaceDecoder : public Decoder {
+ public:
+  explicit ReplaceDecoder(ReplacePattern pattern) : pattern_(std::move(pattern)) {}
+  void DecodeChain(std::vector<std::string>& tokens) const override {
+    for (std::string& t : tokens) pattern_.Apply(t);
+  }
+
+ private:
+  ReplacePattern pattern_;
 };
 
 class ByteLevelDecoder : public Decoder {
@@ -59,40 +70,6 @@ class MetaspaceDecoder : public Decoder {
  private:
   std::string replacement_;
   bool strip_first_;
-};
-
-class ReplaceDecoder : public Decoder {
- public:
-  ReplaceDecoder(std::unique_ptr<Regex> regex, std::string literal, std::string content)
-      : regex_(std::move(regex)), literal_(std::move(literal)), content_(std::move(content)) {}
-  void DecodeChain(std::vector<std::string>& tokens) const override {
-    std::vector<std::pair<size_t, size_t>> matches;
-    for (std::string& t : tokens) {
-      matches.clear();
-      if (regex_) {
-        regex_->FindAll(t, &matches);
-      } else if (!literal_.empty()) {
-        for (size_t p = t.find(literal_); p != std::string::npos; p = t.find(literal_, p + literal_.size())) {
-          matches.emplace_back(p, p + literal_.size());
-        }
-      }
-      if (matches.empty()) continue;
-      std::string out;
-      size_t prev = 0;
-      for (const auto& [s, e] : matches) {
-        out.append(t, prev, s - prev);
-        out += content_;
-        prev = e;
-      }
-      out.append(t, prev, std::string::npos);
-      t.swap(out);
-    }
-  }
-
- private:
-  std::unique_ptr<Regex> regex_;
-  std::string literal_;
-  std::string content_;
 };
 
 int HexDigit(char c) {
@@ -208,16 +185,8 @@ absl::StatusOr<std::unique_ptr<Decoder>> ParseDecoder(const tj::Json& json, cons
     return std::make_unique<MetaspaceDecoder>(std::move(replacement), strip_first);
   }
   if (type == "Replace") {
-    bool is_regex = false;
-    KAON_ASSIGN_OR_RETURN(std::string pattern, tj::Pattern(json, "pattern", path, &is_regex));
-    KAON_ASSIGN_OR_RETURN(std::string content, tj::String(json, "content", path));
-    std::unique_ptr<Regex> regex;
-    if (is_regex) {
-      auto r = Regex::Compile(pattern);
-      if (!r.ok()) return tj::Invalid(tj::Sub(path, "pattern"), std::string(r.status().message()));
-      regex = *std::move(r);
-    }
-    return std::make_unique<ReplaceDecoder>(std::move(regex), is_regex ? "" : pattern, std::move(content));
+    KAON_ASSIGN_OR_RETURN(ReplacePattern pattern, ReplacePattern::FromJson(json, path));
+    return std::make_unique<ReplaceDecoder>(std::move(pattern));
   }
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
   if (type == "Fuse") return std::make_unique<FuseDecoder>();

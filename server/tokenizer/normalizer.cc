@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "server/common/status.h"
-#include "server/tokenizer/regex.h"
+#include "server/tokenizer/replace_pattern.h"
 #include "server/tokenizer/unicode.h"
 #include "server/tokenizer/utf8.h"
 
@@ -22,6 +22,15 @@ class SequenceNormalizer : public Normalizer {
   std::vector<std::unique_ptr<Normalizer>> parts_;
 };
 
+class ReplaceNormalizer : public Normalizer {
+ public:
+  explicit ReplaceNormalizer(ReplacePattern pattern) : pattern_(std::move(pattern)) {}
+  void Normalize(std::string& text) const override { pattern_.Apply(text); }
+
+ private:
+  ReplacePattern pattern_;
+};
+
 class PrependNormalizer : public Normalizer {
  public:
   explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
@@ -32,39 +41,6 @@ class PrependNormalizer : public Normalizer {
 
  private:
   std::string prefix_;
-};
-
-class ReplaceNormalizer : public Normalizer {
- public:
-  ReplaceNormalizer(std::unique_ptr<Regex> regex, std::string literal, std::string content)
-      : regex_(std::move(regex)), literal_(std::move(literal)), content_(std::move(content)) {}
-  void Normalize(std::string& text) const override {
-    std::vector<std::pair<size_t, size_t>> matches;
-    if (regex_) {
-      regex_->FindAll(text, &matches);
-    } else if (!literal_.empty()) {
-      for (size_t pos = text.find(literal_); pos != std::string::npos;
-           pos = text.find(literal_, pos + literal_.size())) {
-        matches.emplace_back(pos, pos + literal_.size());
-      }
-    }
-    if (matches.empty()) return;
-    std::string out;
-    out.reserve(text.size() + matches.size() * content_.size());
-    size_t prev = 0;
-    for (const auto& [s, e] : matches) {
-      out.append(text, prev, s - prev);
-      out += content_;
-      prev = e;
-    }
-    out.append(text, prev, std::string::npos);
-    text.swap(out);
-  }
-
- private:
-  std::unique_ptr<Regex> regex_;  // null for string patterns
-  std::string literal_;
-  std::string content_;
 };
 
 class NfcNormalizer : public Normalizer {
@@ -125,17 +101,8 @@ absl::StatusOr<std::unique_ptr<Normalizer>> ParseNormalizer(const tj::Json& json
     return std::make_unique<PrependNormalizer>(std::move(prefix));
   }
   if (type == "Replace") {
-    bool is_regex = false;
-    KAON_ASSIGN_OR_RETURN(std::string pattern, tj::Pattern(json, "pattern", path, &is_regex));
-    KAON_ASSIGN_OR_RETURN(std::string content, tj::String(json, "content", path));
-    std::unique_ptr<Regex> regex;
-    if (is_regex) {
-      auto compiled = Regex::Compile(pattern);
-      if (!compiled.ok()) return tj::Invalid(tj::Sub(path, "pattern"), std::string(compiled.status().message()));
-      regex = *std::move(compiled);
-    }
-    return std::make_unique<ReplaceNormalizer>(std::move(regex), is_regex ? "" : pattern,
-                                               std::move(content));
+    KAON_ASSIGN_OR_RETURN(ReplacePattern pattern, ReplacePattern::FromJson(json, path));
+    return std::make_unique<ReplaceNormalizer>(std::move(pattern));
   }
   if (type == "NFC") return std::make_unique<NfcNormalizer>();
   if (type == "Strip") {

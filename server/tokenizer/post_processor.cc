@@ -86,6 +86,11 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> ParseClsSep(const tj::Json& json,
 
 }  // namespace
 
+std::unique_ptr<PostProcessor> MakeTemplatePostProcessor(std::vector<int32_t> before,
+                                                         std::vector<int32_t> after) {
+  return std::make_unique<TemplatePostProcessor>(std::move(before), std::move(after));
+}
+
 absl::StatusOr<std::unique_ptr<PostProcessor>> ParsePostProcessor(const tj::Json& json,
                                                                   const std::string& path) {
   KAON_ASSIGN_OR_RETURN(std::string type, tj::Type(json, path));

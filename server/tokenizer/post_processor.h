@@ -18,6 +18,10 @@ class PostProcessor {
   virtual void Process(std::vector<int32_t>& ids) const = 0;
 };
 
+// A single-sequence template: `before` ids, the sequence, `after` ids.
+std::unique_ptr<PostProcessor> MakeTemplatePostProcessor(std::vector<int32_t> before,
+                                                         std::vector<int32_t> after);
+
 // TemplateProcessing, ByteLevel, Sequence, RobertaProcessing, BertProcessing.
 absl::StatusOr<std::unique_ptr<PostProcessor>> ParsePostProcessor(const tj::Json& json,
                                                                   const std::string& path);

@@ -1,5 +1,7 @@
 #include "server/tokenizer/tokenizer.h"
 
+#include <algorithm>
+
 #include "server/common/files.h"
 #include "server/common/status.h"
 #include "server/tokenizer/bpe_model.h"
@@ -78,8 +80,41 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromModelDir(const std::st
   if (FileExists(config_path)) {
     KAON_ASSIGN_OR_RETURN(nlohmann::ordered_json json, ReadJsonFile(config_path));
     KAON_ASSIGN_OR_RETURN(t->config_, ParseTokenizerConfig(json, config_path));
+    KAON_RETURN_IF_ERROR(t->ApplyBosEosConfig(config_path));
   }
   return t;
+}
+
+absl::Status Tokenizer::ApplyBosEosConfig(const std::string& config_path) {
+  // transformers' Llama, CodeLlama and Gemma tokenizers rebuild the
+  // post-processor from add_bos_token (default true) and add_eos_token
+  // (default false), whatever tokenizer.json says; other classes keep it.
+  static constexpr const char* kRebuilding[] = {"LlamaTokenizer",     "LlamaTokenizerFast",
+                                                "CodeLlamaTokenizer", "CodeLlamaTokenizerFast",
+                                                "GemmaTokenizer",     "GemmaTokenizerFast"};
+  const auto& cls = config_.tokenizer_class;
+  if (!cls || std::find(std::begin(kRebuilding), std::end(kRebuilding), *cls) == std::end(kRebuilding)) {
+    return absl::OkStatus();
+  }
+  auto special_id = [&](const std::optional<std::string>& token, const char* field) -> absl::StatusOr<int32_t> {
+    std::optional<int32_t> id = token ? TokenToId(*token) : std::nullopt;
+    if (!id) {
+      return absl::InvalidArgumentError(config_path + ": " + field + " is requested but " +
+                                        (token ? "\"" + *token + "\" is not in the vocabulary" : "not set"));
+    }
+    return *id;
+  };
+  std::vector<int32_t> before, after;
+  if (config_.add_bos_token.value_or(true)) {
+    KAON_ASSIGN_OR_RETURN(int32_t bos, special_id(config_.bos_token, "add_bos_token"));
+    before.push_back(bos);
+  }
+  if (config_.add_eos_token.value_or(false)) {
+    KAON_ASSIGN_OR_RETURN(int32_t eos, special_id(config_.eos_token, "add_eos_token"));
+    after.push_back(eos);
+  }
+  post_processor_ = MakeTemplatePostProcessor(std::move(before), std::move(after));
+  return absl::OkStatus();
 }
 
 void Tokenizer::EncodeSegment(std::string text, bool at_start, std::vector<int32_t>& ids) const {

@@ -56,6 +56,9 @@ class Tokenizer {
   Tokenizer();
   // The token string used by decoding, or nullptr (unknown or skipped).
   const std::string* DecodeToken(int32_t id, bool skip_special_tokens) const;
+  // Applies tokenizer_config.json's add_bos_token / add_eos_token where
+  // transformers does (see tokenizer.cc).
+  absl::Status ApplyBosEosConfig(const std::string& config_path);
   void EncodeSegment(std::string text, bool at_start, std::vector<int32_t>& ids) const;
 
   std::unique_ptr<BpeModel> model_;

@@ -43,6 +43,9 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerConfig(const Json& json, const std
                             {"pad_token", &c.pad_token}, {"unk_token", &c.unk_token}}) {
     if (auto s = ReadToken(json, key, origin, field); !s.ok()) return s;
   }
+  if (json.contains("tokenizer_class") && json["tokenizer_class"].is_string()) {
+    c.tokenizer_class = json["tokenizer_class"].get<std::string>();
+  }
   if (auto s = ReadBool(json, "add_bos_token", origin, &c.add_bos_token); !s.ok()) return s;
   if (auto s = ReadBool(json, "add_eos_token", origin, &c.add_eos_token); !s.ok()) return s;
   if (json.contains("chat_template") && !json["chat_template"].is_null()) {
