@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/common/status.h"
-#include "server/tokenizer/tokenizer.h"
 
 namespace kaon {
 namespace {
@@ -25,62 +24,58 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
 }
 
 // Explicit flags win, then generation_config.json, then vLLM's defaults.
-kernels::cpu::SamplingParams ResolveSampling(const GenerateFlags& f, const GenerationDefaults& g) {
-  kernels::cpu::SamplingParams s;
+SamplingParams ResolveSampling(const GenerateFlags& f, const GenerationDefaults& g) {
+  SamplingParams s;
   s.temperature = f.temperature.value_or(g.temperature.value_or(1.0f));
   s.top_p = f.top_p.value_or(g.top_p.value_or(1.0f));
   s.top_k = f.top_k.value_or(g.top_k.value_or(0));
   s.min_p = f.min_p.value_or(g.min_p.value_or(0.0f));
-  s.seed = f.seed.value_or(0);
+  s.repetition_penalty = g.repetition_penalty.value_or(1.0f);
+  s.seed = f.seed;
+  s.max_tokens = f.max_tokens;
+  s.ignore_eos = f.ignore_eos;
   return s;
-}
-
-// Text of the generated ids in the context of the prompt, so that tokenizers
-// whose decoders strip or merge at the start (SentencePiece) give the text a
-// user sees appended to the prompt.
-std::string GeneratedText(const Tokenizer& tok, const std::vector<int32_t>& prompt,
-                          const std::vector<int32_t>& generated) {
-  std::vector<int32_t> all = prompt;
-  all.insert(all.end(), generated.begin(), generated.end());
-  const std::string full = tok.Decode(all, /*skip_special_tokens=*/true);
-  const std::string prefix = tok.Decode(prompt, /*skip_special_tokens=*/true);
-  if (full.compare(0, prefix.size(), prefix) == 0) return full.substr(prefix.size());
-  return tok.Decode(generated, /*skip_special_tokens=*/true);
 }
 
 absl::Status Run(const GenerateFlags& flags, std::ostream& out) {
   if (flags.prompt.has_value() == flags.prompt_ids.has_value()) {
     return absl::InvalidArgumentError("give exactly one of --prompt or --prompt-ids");
   }
-  KAON_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::FromModelDir(flags.model_dir));
-  KAON_ASSIGN_OR_RETURN(std::unique_ptr<OfflineEngine> engine, OfflineEngine::Create(flags.model_dir, flags.engine));
-  const GenerationDefaults& defaults = engine->info().generation;
-  if (defaults.repetition_penalty && *defaults.repetition_penalty != 1.0f) {
-    std::cerr << "kaon generate: note: generation_config.json repetition_penalty is not applied yet\n";
-  }
-
-  GenerateRequest request;
+  KAON_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(flags.model_dir, flags.engine));
+  GenerationRequest request;
   if (flags.prompt) {
-    request.prompt_ids = tokenizer->Encode(*flags.prompt, /*add_special_tokens=*/true);
+    request.prompt_ids = engine->tokenizer().Encode(*flags.prompt, /*add_special_tokens=*/true);
   } else {
     KAON_ASSIGN_OR_RETURN(request.prompt_ids, ParseIds(*flags.prompt_ids));
   }
-  request.max_tokens = flags.max_tokens;
-  request.ignore_eos = flags.ignore_eos;
-  request.sampling = ResolveSampling(flags, defaults);
-  KAON_ASSIGN_OR_RETURN(GenerateResult result, engine->Generate(request));
+  request.params = ResolveSampling(flags, engine->info().generation);
+  // Without --max-tokens' explicit value the default (16) may not fit a long
+  // prompt; the engine's error says so.
+  const std::vector<int32_t> prompt_ids = request.prompt_ids;
+  KAON_ASSIGN_OR_RETURN(std::unique_ptr<RequestHandle> handle, engine->Submit(std::move(request)));
 
-  const std::string text = GeneratedText(*tokenizer, request.prompt_ids, result.token_ids);
+  std::vector<int32_t> token_ids;
+  std::string text;
+  std::string finish_reason;
+  while (std::optional<RequestOutput> ev = handle->Next()) {
+    if (!ev->error.empty()) return absl::InternalError(ev->error);
+    token_ids.insert(token_ids.end(), ev->token_ids.begin(), ev->token_ids.end());
+    text += ev->text;
+    if (!flags.json) {
+      out << ev->text << std::flush;
+    }
+    if (ev->finished()) finish_reason = FinishReasonName(ev->finish_reason);
+  }
   if (flags.json) {
     nlohmann::ordered_json j;
-    j["prompt_token_ids"] = request.prompt_ids;
-    j["token_ids"] = result.token_ids;
+    j["prompt_token_ids"] = prompt_ids;
+    j["token_ids"] = token_ids;
     j["text"] = text;
-    j["finish_reason"] = result.finish_reason;
+    j["finish_reason"] = finish_reason;
     // Random-weight models can emit lone byte tokens: never fail on bad UTF-8.
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
-    out << text << "\n";
+    out << "\n";
   }
   return absl::OkStatus();
 }

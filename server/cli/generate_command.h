@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "server/engine/offline_engine.h"
+#include "server/engine/engine.h"
 
 namespace kaon {
 
@@ -21,7 +21,7 @@ struct GenerateFlags {
   std::optional<uint64_t> seed;
   bool ignore_eos = false;
   bool json = false;
-  EngineOptions engine;
+  EngineConfig engine;
 };
 
 // Returns the process exit code; errors go to `err` as one line.

@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "server/cli/generate_command.h"
+#include "server/cli/throughput_command.h"
 #include "server/cli/tokenize_command.h"
 
 namespace kaon {
@@ -19,7 +20,8 @@ std::string DefaultModelDir() {
   return std::string(KAON_SOURCE_DIR) + "/models/stories260k";
 }
 
-void AddEngineFlags(CLI::App* cmd, EngineOptions* o) {
+void AddEngineFlags(CLI::App* cmd, EngineConfig* config) {
+  EngineOptions* o = &config->options;
   cmd->add_option("--max-model-len", o->max_model_len,
                   "Context length (prompt + output); default: the model's max_position_embeddings")
       ->check(CLI::NonNegativeNumber);
@@ -33,6 +35,23 @@ void AddEngineFlags(CLI::App* cmd, EngineOptions* o) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->num_threads, "CPU worker threads (default: all cores)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option_function<std::string>(
+         "--scheduling-policy",
+         [config](const std::string& p) {
+           if (p == "fcfs") {
+             config->policy = SchedulingPolicy::kFcfs;
+           } else if (p == "priority") {
+             config->policy = SchedulingPolicy::kPriority;
+           } else {
+             throw CLI::ValidationError("--scheduling-policy", "must be fcfs or priority");
+           }
+         },
+         "fcfs (default) or priority (lower `priority` values first)");
+  cmd->add_option("--max-num-queued-requests", config->max_num_queued_requests,
+                  "Waiting requests before new ones are refused (0: unbounded)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", config->enable_prefix_caching,
+                "Reuse the KV cache of shared prompt prefixes (default: on)");
   cmd->add_option_function<std::string>(
          "--device",
          [](const std::string& d) {
@@ -53,7 +72,7 @@ int Main(int argc, char** argv) {
   serve->add_option("model", serve_model, "Hugging Face model directory")->capture_default_str();
   serve->add_option("--host", host, "Address to listen on")->capture_default_str();
   serve->add_option("--port", port, "Port to listen on")->capture_default_str()->check(CLI::Range(1, 65535));
-  EngineOptions serve_engine;
+  EngineConfig serve_engine;
   AddEngineFlags(serve, &serve_engine);
 
   GenerateFlags gen;
@@ -76,6 +95,21 @@ int Main(int argc, char** argv) {
   generate->add_flag("--json", gen.json, "Print one JSON object with ids, text and finish reason");
   AddEngineFlags(generate, &gen.engine);
 
+  ThroughputFlags tp;
+  CLI::App* throughput = app.add_subcommand("throughput", "Measure offline throughput with random prompts");
+  throughput->add_option("model", tp.model_dir, "Hugging Face model directory")->required();
+  throughput->add_option("--num-prompts", tp.num_prompts, "Requests to run")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  throughput->add_option("--input-len", tp.input_len, "Prompt tokens per request")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  throughput->add_option("--output-len", tp.output_len, "Generated tokens per request")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  throughput->add_option("--max-concurrency", tp.max_concurrency, "Requests in flight (default: all)")
+      ->check(CLI::PositiveNumber);
+  throughput->add_option("--seed", tp.seed, "Seed for prompts and sampling")->capture_default_str();
+  throughput->add_flag("--json", tp.json, "Print one JSON object");
+  AddEngineFlags(throughput, &tp.engine);
+
   std::string tok_model;
   bool jsonl = false;
   CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize or detokenize JSON lines on stdin");
@@ -94,6 +128,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (*generate) return RunGenerateCommand(gen, std::cout, std::cerr);
+  if (*throughput) return RunThroughputCommand(tp, std::cout, std::cerr);
   if (*tokenize) return RunTokenizeCommand(tok_model, std::cin, std::cout, std::cerr);
   return 2;
 }

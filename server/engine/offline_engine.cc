@@ -7,66 +7,18 @@
 #include "server/common/status.h"
 
 namespace kaon {
-namespace {
-
-// Default KV budget when --num-kv-blocks is not given: room for max_num_seqs
-// full contexts, but no more than this many bytes (and never less than one
-// full context).
-constexpr int64_t kDefaultKvBytes = int64_t{512} << 20;
-
-}  // namespace
-
-absl::Status ValidateEngineOptions(const EngineOptions& o, const ModelConfig& config) {
-  if (o.max_model_len < 0) return absl::InvalidArgumentError("--max-model-len must be positive");
-  if (o.max_model_len > config.max_position_embeddings) {
-    return absl::InvalidArgumentError(absl::StrCat("--max-model-len ", o.max_model_len,
-                                                   " exceeds the model's max_position_embeddings ",
-                                                   config.max_position_embeddings));
-  }
-  if (o.max_num_batched_tokens <= 0) return absl::InvalidArgumentError("--max-num-batched-tokens must be positive");
-  if (o.max_num_seqs <= 0) return absl::InvalidArgumentError("--max-num-seqs must be positive");
-  if (o.block_size <= 0 || o.block_size > 1024) {
-    return absl::InvalidArgumentError("--block-size must be between 1 and 1024");
-  }
-  if (o.num_kv_blocks < 0) return absl::InvalidArgumentError("--num-kv-blocks must be positive");
-  if (o.num_threads < 0) return absl::InvalidArgumentError("--threads must be positive");
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::unique_ptr<OfflineEngine>> OfflineEngine::Create(const std::string& model_dir,
                                                                      const EngineOptions& options) {
   std::unique_ptr<OfflineEngine> e(new OfflineEngine());
-  KAON_ASSIGN_OR_RETURN(e->info_, LoadModelInfo(model_dir));
+  KAON_ASSIGN_OR_RETURN(EngineParts parts, LoadEngineParts(model_dir, options));
+  e->info_ = std::move(parts.info);
+  e->runner_config_ = parts.runner_config;
+  e->model_ = std::move(parts.model);
+  e->cache_ = std::move(parts.cache);
+  e->allocator_ = std::make_unique<BlockAllocator>(e->cache_->shape().num_blocks, options.block_shuffle_seed);
+  e->runner_ = std::make_unique<ModelRunner>(*e->model_, *e->cache_, e->runner_config_);
   const ModelConfig& c = e->info_.config;
-  KAON_RETURN_IF_ERROR(ValidateEngineOptions(options, c));
-
-  RunnerConfig& rc = e->runner_config_;
-  rc.max_model_len = options.max_model_len > 0 ? options.max_model_len : c.max_position_embeddings;
-  rc.max_num_batched_tokens = options.max_num_batched_tokens;
-  rc.max_num_seqs = options.max_num_seqs;
-  rc.block_size = options.block_size;
-
-  kernels::PagedKvShape shape;
-  shape.block_size = options.block_size;
-  shape.num_kv_heads = c.num_kv_heads;
-  shape.head_dim = c.head_dim;
-  const int64_t blocks_per_seq = (rc.max_model_len + rc.block_size - 1) / rc.block_size;
-  int64_t num_blocks = options.num_kv_blocks;
-  if (num_blocks == 0) {
-    const int64_t by_bytes = kDefaultKvBytes / KvCache::BytesPerBlock(c.num_layers, shape);
-    num_blocks = std::max(blocks_per_seq, std::min(rc.max_num_seqs * blocks_per_seq, by_bytes));
-  }
-  shape.num_blocks = num_blocks;
-
-  ModelCapacity capacity;
-  capacity.max_num_tokens = rc.max_num_batched_tokens;
-  capacity.max_num_seqs = rc.max_num_seqs;
-  capacity.max_seq_len = rc.max_model_len;
-  capacity.num_threads = options.num_threads;
-  KAON_ASSIGN_OR_RETURN(e->model_, LoadModel(model_dir, e->info_, capacity));
-  e->cache_ = std::make_unique<KvCache>(c.num_layers, shape);
-  e->allocator_ = std::make_unique<BlockAllocator>(num_blocks, options.block_shuffle_seed);
-  e->runner_ = std::make_unique<ModelRunner>(*e->model_, *e->cache_, rc);
   e->sample_scratch_.resize(2 * c.vocab_size);
   return e;
 }

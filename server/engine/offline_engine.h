@@ -13,23 +13,11 @@
 #include "absl/status/statusor.h"
 #include "kernels/cpu/sampling.h"
 #include "models/registry.h"
+#include "server/engine/engine_setup.h"
 #include "server/runtime/kv_cache.h"
 #include "server/runtime/model_runner.h"
 
 namespace kaon {
-
-struct EngineOptions {
-  int64_t max_model_len = 0;             // 0: the config's max_position_embeddings
-  int64_t max_num_batched_tokens = 2048;
-  int64_t max_num_seqs = 256;
-  int64_t block_size = 16;
-  int64_t num_kv_blocks = 0;             // 0: sized automatically
-  std::optional<uint64_t> block_shuffle_seed;  // scrambles the free-block order (tests)
-  int num_threads = 0;                   // 0: hardware concurrency
-};
-
-// Checks option values and their consistency with the model; errors name the flag.
-absl::Status ValidateEngineOptions(const EngineOptions& options, const ModelConfig& config);
 
 struct GenerateRequest {
   std::vector<int32_t> prompt_ids;

@@ -80,6 +80,8 @@ absl::Status ModelRunner::BuildBatch(std::span<const SequenceStep> steps) {
 
 absl::StatusOr<std::span<const float>> ModelRunner::Execute(std::span<const SequenceStep> steps) {
   KAON_RETURN_IF_ERROR(BuildBatch(steps));
+  ++num_forward_calls_;
+  num_forward_tokens_ += batch_.num_tokens;
   KAON_RETURN_IF_ERROR(model_.Forward(batch_, cache_, logits_.data()));
   return std::span<const float>(logits_.data(), batch_.num_logits * model_.config().vocab_size);
 }

@@ -31,6 +31,10 @@ class ModelRunner {
   absl::StatusOr<std::span<const float>> Execute(std::span<const SequenceStep> steps);
 
   const RunnerConfig& config() const { return config_; }
+  // Forward passes run so far and the tokens they covered (for tests and
+  // metrics: one pass per engine step).
+  int64_t num_forward_calls() const { return num_forward_calls_; }
+  int64_t num_forward_tokens() const { return num_forward_tokens_; }
 
  private:
   absl::Status BuildBatch(std::span<const SequenceStep> steps);
@@ -44,6 +48,8 @@ class ModelRunner {
   std::vector<int64_t> slot_mapping_;
   std::vector<float> logits_;
   ForwardBatch batch_;
+  int64_t num_forward_calls_ = 0;
+  int64_t num_forward_tokens_ = 0;
 };
 
 }  // namespace kaon

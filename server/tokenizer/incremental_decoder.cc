@@ -1,44 +1,89 @@
 #include "server/tokenizer/incremental_decoder.h"
 
+#include <algorithm>
+
 #include "server/tokenizer/tokenizer.h"
 
 namespace kaon {
 namespace {
 
+// Context tokens kept before the first pushed token. Correctness needs only
+// one token that produces text; a few more match what vLLM keeps.
+constexpr size_t kMinContextTokens = 4;
+
 bool EndsWithReplacement(const std::string& s) {
   return s.size() >= 3 && s.compare(s.size() - 3, 3, "\xEF\xBF\xBD") == 0;
 }
+
+bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
 }  // namespace
 
 IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
     : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {}
 
+IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer,
+                                       std::span<const int32_t> context_ids,
+                                       bool skip_special_tokens)
+    : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {
+  // Walk back over the context until the window holds enough tokens and at
+  // least one that decodes to text on its own; a window of only skipped
+  // special tokens would make the decoder treat the first pushed token as
+  // the start of the text and, e.g., strip its leading space.
+  size_t start = context_ids.size();
+  bool has_text = false;
+  while (start > 0 && (!has_text || context_ids.size() - start < kMinContextTokens)) {
+    --start;
+    if (!has_text) {
+      has_text = !tokenizer_.Decode(context_ids.subspan(start, 1), skip_special_tokens_).empty();
+    }
+  }
+  ids_.assign(context_ids.begin() + static_cast<std::ptrdiff_t>(start), context_ids.end());
+  read_ = ids_.size();
+  prefix_text_ = tokenizer_.Decode(ids_, skip_special_tokens_);
+}
+
+std::string IncrementalDecoder::Fresh(const std::string& text) const {
+  if (text.compare(0, prefix_text_.size(), prefix_text_) == 0) {
+    return text.substr(prefix_text_.size());
+  }
+  // The new tokens changed text already accounted for. With the decoders
+  // supported this only happens when the context ended inside a UTF-8
+  // sequence (shown as U+FFFD) that the pushed bytes complete: the completed
+  // character is returned as new text.
+  size_t common = 0;
+  const size_t limit = std::min(text.size(), prefix_text_.size());
+  while (common < limit && text[common] == prefix_text_[common]) ++common;
+  while (common > 0 && common < text.size() && IsContinuationByte(text[common])) --common;
+  return text.substr(common);
+}
+
 std::string IncrementalDecoder::Push(int32_t id) {
   ids_.push_back(id);
   const std::string text = tokenizer_.Decode(ids_, skip_special_tokens_);
   // A trailing U+FFFD may be a multi-byte character whose bytes are still
   // arriving; hold it until a later token settles it.
-  if (text.size() <= prefix_text_.size() || EndsWithReplacement(text) ||
-      text.compare(0, prefix_text_.size(), prefix_text_) != 0) {
-    return "";
+  if (EndsWithReplacement(text)) return "";
+  std::string fresh = Fresh(text);
+  if (fresh.empty()) {
+    // Nothing visible yet (e.g. a skipped special token): keep the whole
+    // window so it still starts with a token that produced text.
+    read_ = ids_.size();
+    prefix_text_ = text;
+    return fresh;
   }
-  std::string fresh = text.substr(prefix_text_.size());
-  // Keep the newest completed tokens as context for the next decode.
-  ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(prefix_));
-  prefix_ = ids_.size();
+  // The tokens that produced `fresh` become the whole context.
+  ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(read_));
+  read_ = ids_.size();
   prefix_text_ = tokenizer_.Decode(ids_, skip_special_tokens_);
   return fresh;
 }
 
 std::string IncrementalDecoder::Flush() {
-  const std::string text = tokenizer_.Decode(ids_, skip_special_tokens_);
   std::string rest;
-  if (text.size() > prefix_text_.size() && text.compare(0, prefix_text_.size(), prefix_text_) == 0) {
-    rest = text.substr(prefix_text_.size());
-  }
+  if (read_ < ids_.size()) rest = Fresh(tokenizer_.Decode(ids_, skip_special_tokens_));
   ids_.clear();
-  prefix_ = 0;
+  read_ = 0;
   prefix_text_.clear();
   return rest;
 }

@@ -87,5 +87,34 @@ TEST(IncrementalDecoderTest, RandomByteLevelIdsMatchDecode) {
   }
 }
 
+// With context ids, the stream is the text after the context's text, with
+// the leading space dropped only at the very start of the whole text.
+TEST(IncrementalDecoderTest, ContextMatchesDecodeDifference) {
+  auto t = Tokenizer::FromModelDir(testing::BundledModelDir());
+  ASSERT_TRUE(t.ok()) << t.status();
+  const Tokenizer& tok = **t;
+  std::vector<int32_t> story = tok.Encode("Once upon a time", true);
+  std::vector<int32_t> story_bos = story;
+  story_bos.insert(story_bos.end(), {2, 1});
+  for (const std::vector<int32_t>& context :
+       {std::vector<int32_t>{}, std::vector<int32_t>{1}, story, story_bos}) {
+    for (const char* text : kTexts) {
+      const auto ids = tok.Encode(text, false);
+      std::vector<int32_t> all = context;
+      all.insert(all.end(), ids.begin(), ids.end());
+      for (bool skip : {false, true}) {
+        IncrementalDecoder dec(tok, context, skip);
+        std::string streamed;
+        for (int32_t id : ids) streamed += dec.Push(id);
+        streamed += dec.Flush();
+        const std::string head = tok.Decode(context, skip);
+        const std::string full = tok.Decode(all, skip);
+        ASSERT_EQ(full.compare(0, head.size(), head), 0);
+        EXPECT_EQ(streamed, full.substr(head.size())) << text << " context " << context.size();
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kaon

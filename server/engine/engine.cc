@@ -1,0 +1,310 @@
+#include "server/engine/engine.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status.h"
+
+namespace kaon {
+
+// ---------------------------------------------------------------- handle
+
+RequestHandle::~RequestHandle() {
+  std::vector<int64_t> unfinished;
+  for (const Choice& c : choices_) {
+    if (!c.finished) unfinished.push_back(c.child_id);
+  }
+  if (!unfinished.empty()) engine_->AbortChildren(unfinished);
+}
+
+std::optional<RequestOutput> RequestHandle::Next() {
+  while (num_finished_ < static_cast<int64_t>(choices_.size())) {
+    RequestOutput ev = channel_->Pop();
+    Choice& c = choices_.at(ev.index);
+    if (c.finished) continue;  // e.g. the abort that follows a stop string
+    if (!ev.error.empty()) {
+      c.finished = true;
+      ++num_finished_;
+      return ev;
+    }
+    const TextDelta delta = c.output->Push(ev.token_ids);
+    ev.text = delta.text;
+    if (delta.stopped) {
+      // A stop string ended it: drop the tokens after the match and tell the
+      // engine to stop generating for this choice.
+      ev.token_ids.resize(delta.num_tokens_consumed);
+      if (ev.logprobs.size() > delta.num_tokens_consumed) ev.logprobs.resize(delta.num_tokens_consumed);
+      ev.finish_reason = FinishReason::kStop;
+      ev.stop_reason = delta.stop_str;
+      engine_->AbortChildren({c.child_id});
+    } else if (ev.finished()) {
+      ev.text += c.output->Finish();
+    }
+    c.num_tokens += static_cast<int64_t>(ev.token_ids.size());
+    if (ev.finished()) {
+      c.finished = true;
+      ++num_finished_;
+      if (ev.usage) ev.usage->completion_tokens = c.num_tokens;
+    }
+    return ev;
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------- engine
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const std::string& model_dir, const EngineConfig& config) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->config_ = config;
+  KAON_ASSIGN_OR_RETURN(EngineParts parts, LoadEngineParts(model_dir, config.options));
+  KAON_ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::FromModelDir(model_dir));
+  e->info_ = std::move(parts.info);
+  e->runner_config_ = parts.runner_config;
+  e->model_ = std::move(parts.model);
+  e->cache_ = std::move(parts.cache);
+  e->runner_ = std::make_unique<ModelRunner>(*e->model_, *e->cache_, e->runner_config_);
+  e->kv_ = std::make_unique<KvCacheManager>(e->cache_->shape().num_blocks, e->runner_config_.block_size,
+                                            config.enable_prefix_caching);
+  SchedulerConfig sc;
+  sc.max_num_batched_tokens = e->runner_config_.max_num_batched_tokens;
+  sc.max_num_seqs = e->runner_config_.max_num_seqs;
+  sc.max_model_len = e->runner_config_.max_model_len;
+  sc.policy = config.policy;
+  // The queue limit is enforced synchronously in Submit, not on the engine thread.
+  sc.max_num_queued_requests = 0;
+  e->scheduler_ = std::make_unique<Scheduler>(sc, e->kv_.get());
+  e->scheduler_->set_eos_ids(e->info_.config.eos_token_ids);
+  const int64_t vocab = e->info_.config.vocab_size;
+  e->sampler_ = std::make_unique<Sampler>(vocab);
+  // Padded model vocabularies (Qwen2.5: 152064 rows for 151665 tokens) must
+  // never sample an id the tokenizer cannot decode.
+  e->sampleable_vocab_ = static_cast<int32_t>(std::min<int64_t>(vocab, e->tokenizer_->VocabSize()));
+  e->thread_ = std::thread(&Engine::Loop, e.get());
+  return e;
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest request) {
+  const SamplingParams& p = request.params;
+  const int64_t vocab = info_.config.vocab_size;
+  KAON_RETURN_IF_ERROR(p.Validate(vocab));
+  if (p.prompt_logprobs >= 0) return absl::UnimplementedError("prompt_logprobs is not supported yet");
+  const int64_t prompt = static_cast<int64_t>(request.prompt_ids.size());
+  if (prompt == 0) return absl::InvalidArgumentError("the prompt must contain at least one token");
+  for (int32_t id : request.prompt_ids) {
+    if (id < 0 || id >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt token id ", id, " is outside the vocabulary (0..", vocab - 1, ")"));
+    }
+  }
+  const int64_t total = prompt + p.max_tokens;
+  if (total > runner_config_.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "This model's maximum context length is ", runner_config_.max_model_len,
+        " tokens. However, you requested ", total, " tokens (", prompt, " in the prompt, ", p.max_tokens,
+        " for the completion). Please reduce the prompt or max_tokens."));
+  }
+  if (config_.max_num_queued_requests > 0 &&
+      num_queued_.load() + p.n > config_.max_num_queued_requests) {
+    return absl::ResourceExhaustedError(absl::StrCat("the request queue is full (",
+                                                     config_.max_num_queued_requests,
+                                                     " queued requests); retry later"));
+  }
+
+  const uint64_t seed = p.seed ? *p.seed : std::random_device{}();
+  const int64_t id = next_id_.fetch_add(1 + p.n);
+  auto channel = std::make_shared<RequestChannel>();
+  std::unique_ptr<RequestHandle> handle(new RequestHandle(this, id, channel, prompt));
+  OutputOptions out_options;
+  out_options.skip_special_tokens = p.skip_special_tokens;
+  out_options.stop = p.stop;
+  out_options.include_stop_str_in_output = p.include_stop_str_in_output;
+
+  std::vector<std::pair<std::unique_ptr<Request>, Route>> children;
+  for (int32_t i = 0; i < p.n; ++i) {
+    auto r = std::make_unique<Request>();
+    r->id = id + 1 + i;
+    r->sample_index = i;
+    r->priority = request.priority;
+    r->arrival = next_arrival_.fetch_add(1);
+    r->params = p;
+    r->seed = seed;
+    r->tokens = request.prompt_ids;
+    r->num_prompt_tokens = prompt;
+    handle->choices_.push_back({r->id, std::make_unique<OutputProcessor>(*tokenizer_, request.prompt_ids, out_options)});
+    children.emplace_back(std::move(r), Route{channel, i});
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& c : children) inbox_.push_back(std::move(c));
+    num_queued_ += p.n;
+  }
+  cv_.notify_one();
+  return handle;
+}
+
+void Engine::AbortChildren(const std::vector<int64_t>& child_ids) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborts_.insert(aborts_.end(), child_ids.begin(), child_ids.end());
+  }
+  cv_.notify_one();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Engine::Loop() {
+  std::vector<std::pair<std::unique_ptr<Request>, Route>> inbox;
+  std::vector<int64_t> aborts;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !inbox_.empty() || !aborts_.empty() || scheduler_->has_work(); });
+      if (stop_) break;
+      inbox.swap(inbox_);
+      aborts.swap(aborts_);
+    }
+    for (auto& [request, route] : inbox) {
+      const int64_t id = request->id;
+      routes_[id] = route;
+      absl::Status s = scheduler_->Add(std::move(request));
+      if (!s.ok()) {
+        RequestOutput ev;
+        ev.index = route.index;
+        ev.error = std::string(s.message());
+        route.channel->Push(std::move(ev));
+        routes_.erase(id);
+      }
+    }
+    inbox.clear();
+    for (int64_t id : aborts) {
+      if (std::unique_ptr<Request> r = scheduler_->Abort(id)) Finish(std::move(r));
+    }
+    aborts.clear();
+    if (scheduler_->has_work()) Step();
+    PublishStats();
+  }
+  // Shutting down: every live request ends as aborted, so no consumer waits forever.
+  std::vector<int64_t> live;
+  for (const auto& [id, route] : routes_) live.push_back(id);
+  for (int64_t id : live) {
+    if (std::unique_ptr<Request> r = scheduler_->Abort(id)) Finish(std::move(r));
+  }
+}
+
+void Engine::Step() {
+  const SchedulerOutput out = scheduler_->Schedule();
+  if (out.empty()) return;
+  steps_.clear();
+  for (const ScheduledRequest& s : out.scheduled) {
+    const Request* r = s.request;
+    SequenceStep step;
+    step.new_tokens = std::span<const int32_t>(r->tokens.data() + r->num_computed_tokens, s.num_new_tokens);
+    step.num_computed = r->num_computed_tokens;
+    step.block_ids = kv_->Blocks(r->id);
+    step.wants_logits = s.samples();
+    steps_.push_back(step);
+  }
+  absl::StatusOr<std::span<const float>> logits = runner_->Execute(steps_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.num_steps;
+    stats_.num_scheduled_tokens += out.num_scheduled_tokens;
+    stats_.num_preemptions += static_cast<int64_t>(out.preempted.size());
+    stats_.num_forward_calls = runner_->num_forward_calls();
+    stats_.num_forward_tokens = runner_->num_forward_tokens();
+  }
+  if (!logits.ok()) {
+    // A failed step fails only the requests in it; the engine goes on.
+    const std::string error = absl::StrCat("engine step failed: ", logits.status().message());
+    for (const ScheduledRequest& s : out.scheduled) {
+      if (std::unique_ptr<Request> r = scheduler_->Abort(s.request->id)) Finish(std::move(r), error);
+    }
+    return;
+  }
+
+  const int64_t vocab = info_.config.vocab_size;
+  const auto& eos = info_.config.eos_token_ids;
+  sampled_.clear();
+  samples_.clear();
+  int64_t row = 0;
+  for (const ScheduledRequest& s : out.scheduled) {
+    if (!s.samples()) continue;
+    const Request* r = s.request;
+    SampleContext ctx;
+    ctx.params = &r->params;
+    ctx.seed = r->seed;
+    ctx.output_position = r->num_output_tokens();
+    ctx.sample_index = r->sample_index;
+    ctx.prompt_ids = std::span<const int32_t>(r->tokens.data(), r->num_prompt_tokens);
+    ctx.output_ids = std::span<const int32_t>(r->tokens.data() + r->num_prompt_tokens, r->num_output_tokens());
+    ctx.eos_ids = eos;
+    ctx.sampleable_vocab = sampleable_vocab_;
+    samples_.push_back(sampler_->Sample(logits->data() + row * vocab, ctx));
+    sampled_.push_back(samples_.back().token);
+    ++row;
+  }
+  // samples() reads the request's counters, which Update advances: collect
+  // the sampling requests first.
+  sampling_.clear();
+  for (const ScheduledRequest& s : out.scheduled) {
+    if (s.samples()) sampling_.push_back(s.request);
+  }
+  std::vector<std::unique_ptr<Request>> finished = scheduler_->Update(out, sampled_);
+  for (size_t k = 0; k < sampling_.size(); ++k) {
+    Emit(sampling_[k], &samples_[k], sampling_[k]->params.logprobs >= 0);
+  }
+}
+
+void Engine::Emit(Request* r, const SampleResult* sample, bool with_logprobs) {
+  auto it = routes_.find(r->id);
+  if (it == routes_.end()) return;
+  RequestOutput ev;
+  ev.index = it->second.index;
+  ev.token_ids.push_back(sample->token);
+  if (with_logprobs) ev.logprobs.push_back(*sample);
+  ev.usage = Usage{r->num_prompt_tokens, r->num_output_tokens(), std::max<int64_t>(0, r->num_cached_tokens)};
+  if (r->finished()) {
+    ev.finish_reason = r->finish_reason;
+    if (r->stop_token) ev.stop_reason = *r->stop_token;
+  }
+  it->second.channel->Push(std::move(ev));
+  if (r->finished()) routes_.erase(it);
+}
+
+void Engine::Finish(std::unique_ptr<Request> r, const std::string& error) {
+  auto it = routes_.find(r->id);
+  if (it == routes_.end()) return;
+  RequestOutput ev;
+  ev.index = it->second.index;
+  ev.finish_reason = FinishReason::kAbort;
+  ev.error = error;
+  ev.usage = Usage{r->num_prompt_tokens, r->num_output_tokens(), std::max<int64_t>(0, r->num_cached_tokens)};
+  it->second.channel->Push(std::move(ev));
+  routes_.erase(it);
+}
+
+void Engine::PublishStats() {
+  const KvCacheStats& kv = kv_->stats();
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.num_running = scheduler_->num_running();
+  stats_.num_waiting = scheduler_->num_waiting();
+  stats_.kv_cache_usage = kv.usage();
+  stats_.prefix_cache_queries = kv.prefix_queries;
+  stats_.prefix_cache_hits = kv.prefix_hits;
+  num_queued_ = scheduler_->num_waiting() + static_cast<int64_t>(inbox_.size());
+}
+
+}  // namespace kaon

@@ -1,0 +1,154 @@
+// The continuous-batching engine: a thread that loops schedule → execute →
+// sample → update over every live request, so many requests share each
+// forward pass. Submit() is thread-safe and returns a handle whose events
+// stream the request's tokens; text (incremental detokenization, stop
+// strings) is produced on the consumer's thread, never on the engine's.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "server/engine/engine_setup.h"
+#include "server/engine/kv_cache_manager.h"
+#include "server/engine/output_processor.h"
+#include "server/engine/request_channel.h"
+#include "server/engine/scheduler.h"
+#include "server/runtime/sampler.h"
+#include "server/tokenizer/tokenizer.h"
+
+namespace kaon {
+
+struct EngineConfig {
+  EngineOptions options;
+  SchedulingPolicy policy = SchedulingPolicy::kFcfs;
+  int64_t max_num_queued_requests = 0;  // 0 = unbounded
+  bool enable_prefix_caching = true;
+};
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt_ids;
+  SamplingParams params;
+  int32_t priority = 0;
+};
+
+// Counters since start-up; read from any thread.
+struct EngineStats {
+  int64_t num_steps = 0;
+  int64_t num_forward_calls = 0;
+  int64_t num_scheduled_tokens = 0;
+  int64_t num_forward_tokens = 0;
+  int64_t num_preemptions = 0;
+  int64_t num_running = 0;
+  int64_t num_waiting = 0;
+  double kv_cache_usage = 0;
+  int64_t prefix_cache_queries = 0;
+  int64_t prefix_cache_hits = 0;
+};
+
+class Engine;
+
+// One submitted request (its n choices). Next() blocks for the next event;
+// dropping the handle aborts whatever has not finished. Use from one thread;
+// must not outlive its Engine.
+class RequestHandle {
+ public:
+  ~RequestHandle();
+  RequestHandle(const RequestHandle&) = delete;
+  RequestHandle& operator=(const RequestHandle&) = delete;
+
+  // The next event with its text, or nullopt once every choice has finished.
+  std::optional<RequestOutput> Next();
+  int64_t id() const { return id_; }
+  int64_t num_prompt_tokens() const { return num_prompt_tokens_; }
+
+ private:
+  friend class Engine;
+  struct Choice {
+    int64_t child_id;
+    std::unique_ptr<OutputProcessor> output;
+    bool finished = false;
+    int64_t num_tokens = 0;
+  };
+  RequestHandle(Engine* engine, int64_t id, std::shared_ptr<RequestChannel> channel, int64_t num_prompt_tokens)
+      : engine_(engine), id_(id), channel_(std::move(channel)), num_prompt_tokens_(num_prompt_tokens) {}
+
+  Engine* engine_;
+  int64_t id_;
+  std::shared_ptr<RequestChannel> channel_;
+  int64_t num_prompt_tokens_;
+  std::vector<Choice> choices_;
+  int64_t num_finished_ = 0;
+};
+
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const std::string& model_dir, const EngineConfig& config);
+  ~Engine();
+
+  // Validates and queues a request. InvalidArgument for bad parameters or a
+  // request that can never fit; ResourceExhausted when the queue is full.
+  absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerationRequest request);
+
+  const ModelInfo& info() const { return info_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  int64_t max_model_len() const { return runner_config_.max_model_len; }
+  EngineStats stats() const;
+
+ private:
+  friend class RequestHandle;
+  struct Route {
+    std::shared_ptr<RequestChannel> channel;
+    int32_t index;
+  };
+
+  Engine() = default;
+  void AbortChildren(const std::vector<int64_t>& child_ids);
+  void Loop();
+  void Step();
+  void Emit(Request* r, const SampleResult* sample, bool with_logprobs);
+  void Finish(std::unique_ptr<Request> r, const std::string& error = "");
+  void PublishStats();
+
+  ModelInfo info_;
+  RunnerConfig runner_config_;
+  EngineConfig config_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<CausalLM> model_;
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<KvCacheManager> kv_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Sampler> sampler_;
+  int32_t sampleable_vocab_ = 0;
+
+  // Engine-thread state.
+  absl::flat_hash_map<int64_t, Route> routes_;
+  std::vector<SequenceStep> steps_;
+  std::vector<int32_t> sampled_;
+  std::vector<SampleResult> samples_;
+  std::vector<Request*> sampling_;
+
+  // Shared with submitters.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<std::unique_ptr<Request>, Route>> inbox_;
+  std::vector<int64_t> aborts_;
+  bool stop_ = false;
+  std::atomic<int64_t> next_id_{1};
+  std::atomic<uint64_t> next_arrival_{0};
+  std::atomic<int64_t> num_queued_{0};  // submitted, not yet admitted by the scheduler
+  EngineStats stats_;                   // guarded by mu_
+
+  std::thread thread_;
+};
+
+}  // namespace kaon

@@ -1,0 +1,39 @@
+// Start-up shared by the engines: validate the options against the model,
+// size the KV cache, load the weights and build the runner's pieces.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "models/registry.h"
+#include "server/runtime/kv_cache.h"
+#include "server/runtime/model_runner.h"
+
+namespace kaon {
+
+struct EngineOptions {
+  int64_t max_model_len = 0;             // 0: the config's context, capped by the KV cache
+  int64_t max_num_batched_tokens = 2048;
+  int64_t max_num_seqs = 256;
+  int64_t block_size = 16;
+  int64_t num_kv_blocks = 0;             // 0: sized automatically
+  std::optional<uint64_t> block_shuffle_seed;  // scrambles the free-block order (tests)
+  int num_threads = 0;                   // 0: hardware concurrency
+};
+
+// Checks option values and their consistency with the model; errors name the flag.
+absl::Status ValidateEngineOptions(const EngineOptions& options, const ModelConfig& config);
+
+struct EngineParts {
+  ModelInfo info;
+  RunnerConfig runner_config;
+  std::unique_ptr<CausalLM> model;
+  std::unique_ptr<KvCache> cache;
+};
+
+absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const EngineOptions& options);
+
+}  // namespace kaon

@@ -1,0 +1,36 @@
+// The bounded hand-off from the engine thread to one request's consumer.
+// The engine never blocks on it: when the consumer lags, new tokens are
+// merged into the newest pending event instead of queueing more events, so
+// memory stays bounded and the engine keeps stepping. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+
+#include "server/engine/request_output.h"
+
+namespace kaon {
+
+class RequestChannel {
+ public:
+  explicit RequestChannel(size_t max_pending = 64) : max_pending_(max_pending) {}
+
+  // Engine side: never blocks.
+  void Push(RequestOutput event);
+  // Consumer side: blocks until an event is available.
+  RequestOutput Pop();
+  // Consumer side: an event if one is ready.
+  std::optional<RequestOutput> TryPop();
+
+ private:
+  static void Merge(RequestOutput& into, RequestOutput&& more);
+
+  const size_t max_pending_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<RequestOutput> pending_;
+};
+
+}  // namespace kaon

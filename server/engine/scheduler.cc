@@ -1,0 +1,198 @@
+#include "server/engine/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status.h"
+
+namespace kaon {
+
+const char* FinishReasonName(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kAbort:
+      return "abort";
+    case FinishReason::kNone:
+      break;
+  }
+  return "";
+}
+
+Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config_(config), kv_(kv) {
+  KAON_CHECK(config.max_num_batched_tokens > 0 && config.max_num_seqs > 0 && config.max_model_len > 0)
+      << "invalid scheduler config";
+}
+
+absl::Status Scheduler::Add(std::unique_ptr<Request> r) {
+  const int64_t prompt = r->num_prompt_tokens;
+  if (prompt <= 0 || prompt != r->num_tokens()) {
+    return absl::InvalidArgumentError("the prompt must contain at least one token");
+  }
+  const int64_t total = prompt + r->params.max_tokens;
+  if (total > config_.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "This model's maximum context length is ", config_.max_model_len, " tokens. However, you requested ",
+        total, " tokens (", prompt, " in the prompt, ", r->params.max_tokens,
+        " for the completion). Please reduce the prompt or max_tokens."));
+  }
+  if (!kv_->CanEverFit(total)) {
+    return absl::InvalidArgumentError(absl::StrCat("the request needs ", total,
+                                                   " tokens of KV cache, more than the whole cache holds (",
+                                                   kv_->num_blocks() * kv_->block_size(), ")"));
+  }
+  if (config_.max_num_queued_requests > 0 && num_waiting() >= config_.max_num_queued_requests) {
+    return absl::ResourceExhaustedError(absl::StrCat("the request queue is full (", config_.max_num_queued_requests,
+                                                     " waiting requests); retry later"));
+  }
+  if (requests_.contains(r->id)) return absl::AlreadyExistsError(absl::StrCat("request id ", r->id, " is in use"));
+  r->status = RequestStatus::kWaiting;
+  Request* raw = r.get();
+  requests_.emplace(r->id, std::move(r));
+  waiting_.push_back(raw);
+  return absl::OkStatus();
+}
+
+std::deque<Request*>::iterator Scheduler::NextWaiting() {
+  if (config_.policy == SchedulingPolicy::kFcfs) return waiting_.begin();
+  return std::min_element(waiting_.begin(), waiting_.end(), [](const Request* a, const Request* b) {
+    return a->priority != b->priority ? a->priority < b->priority : a->arrival < b->arrival;
+  });
+}
+
+size_t Scheduler::PreemptionVictim() const {
+  if (config_.policy == SchedulingPolicy::kFcfs) return running_.size() - 1;
+  size_t best = 0;
+  for (size_t i = 1; i < running_.size(); ++i) {
+    const Request* a = running_[i];
+    const Request* b = running_[best];
+    if (a->priority > b->priority || (a->priority == b->priority && a->arrival > b->arrival)) best = i;
+  }
+  return best;
+}
+
+void Scheduler::Preempt(size_t index, SchedulerOutput* out) {
+  Request* r = running_[index];
+  running_.erase(running_.begin() + static_cast<ptrdiff_t>(index));
+  // A victim already given tokens this step gives them back.
+  auto it = std::find_if(out->scheduled.begin(), out->scheduled.end(),
+                         [r](const ScheduledRequest& s) { return s.request == r; });
+  if (it != out->scheduled.end()) {
+    out->num_scheduled_tokens -= it->num_new_tokens;
+    out->scheduled.erase(it);
+  }
+  kv_->Free(r->id);
+  r->status = RequestStatus::kPreempted;
+  r->num_computed_tokens = 0;  // recompute: its outputs become part of the next prefill
+  ++r->num_preemptions;
+  waiting_.push_front(r);
+  out->preempted.push_back(r->id);
+}
+
+SchedulerOutput Scheduler::Schedule() {
+  SchedulerOutput out;
+  int64_t budget = config_.max_num_batched_tokens;
+
+  // Running requests first, in order; each needs num_tokens - num_computed.
+  for (size_t i = 0; i < running_.size() && budget > 0;) {
+    Request* r = running_[i];
+    const int64_t num_new = std::min(r->num_tokens() - r->num_computed_tokens, budget);
+    bool scheduled = true;
+    while (!kv_->Allocate(r->id, r->num_computed_tokens + num_new)) {
+      const size_t victim = PreemptionVictim();
+      const bool self = running_[victim] == r;
+      Preempt(victim, &out);
+      if (self) {
+        scheduled = false;
+        break;
+      }
+      if (victim < i) --i;  // an earlier (already scheduled) request left
+    }
+    if (!scheduled) continue;  // r itself was preempted; index i now holds the next one
+    out.scheduled.push_back({r, num_new});
+    out.num_scheduled_tokens += num_new;
+    budget -= num_new;
+    ++i;
+  }
+
+  // Then waiting ones, unless this step had to preempt (memory is tight).
+  while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
+         num_running() < config_.max_num_seqs) {
+    auto it = NextWaiting();
+    Request* r = *it;
+    KvCacheManager::PrefixHit hit;
+    // Cached tokens have no logits, so prompt-logprob requests compute all.
+    if (r->params.prompt_logprobs < 0) hit = kv_->FindCachedPrefix(r->tokens);
+    const int64_t num_new = std::min(r->num_tokens() - hit.num_tokens, budget);
+    if (!kv_->Allocate(r->id, hit.num_tokens + num_new, &hit)) break;
+    waiting_.erase(it);
+    r->num_computed_tokens = hit.num_tokens;
+    if (r->num_cached_tokens < 0) r->num_cached_tokens = hit.num_tokens;
+    r->status = RequestStatus::kRunning;
+    running_.push_back(r);
+    out.scheduled.push_back({r, num_new});
+    out.num_scheduled_tokens += num_new;
+    budget -= num_new;
+  }
+  return out;
+}
+
+bool Scheduler::CheckFinished(Request* r, int32_t token) {
+  const SamplingParams& p = r->params;
+  const bool past_min = r->num_output_tokens() >= p.min_tokens;
+  if (past_min && !p.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end()) {
+    r->finish_reason = FinishReason::kStop;
+    r->stop_token = token;
+    return true;
+  }
+  if (past_min && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end()) {
+    r->finish_reason = FinishReason::kStop;
+    r->stop_token = token;
+    return true;
+  }
+  if (r->num_output_tokens() >= p.max_tokens || r->num_tokens() >= config_.max_model_len) {
+    r->finish_reason = FinishReason::kLength;
+    return true;
+  }
+  return false;
+}
+
+std::vector<std::unique_ptr<Request>> Scheduler::Update(const SchedulerOutput& out,
+                                                        std::span<const int32_t> sampled) {
+  std::vector<std::unique_ptr<Request>> finished;
+  size_t next_sample = 0;
+  for (const ScheduledRequest& s : out.scheduled) {
+    Request* r = s.request;
+    const bool samples = s.samples();
+    r->num_computed_tokens += s.num_new_tokens;
+    kv_->CacheComputedBlocks(r->id, r->tokens, r->num_computed_tokens);
+    if (!samples) continue;
+    KAON_CHECK(next_sample < sampled.size()) << "fewer sampled tokens than sampling requests";
+    const int32_t token = sampled[next_sample++];
+    r->tokens.push_back(token);
+    if (!CheckFinished(r, token)) continue;
+    r->status = RequestStatus::kFinished;
+    kv_->Free(r->id);
+    running_.erase(std::find(running_.begin(), running_.end(), r));
+    auto node = requests_.extract(r->id);
+    finished.push_back(std::move(node.mapped()));
+  }
+  return finished;
+}
+
+std::unique_ptr<Request> Scheduler::Abort(int64_t id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return nullptr;
+  Request* r = it->second.get();
+  if (auto w = std::find(waiting_.begin(), waiting_.end(), r); w != waiting_.end()) waiting_.erase(w);
+  if (auto q = std::find(running_.begin(), running_.end(), r); q != running_.end()) running_.erase(q);
+  kv_->Free(id);
+  r->status = RequestStatus::kFinished;
+  r->finish_reason = FinishReason::kAbort;
+  auto node = requests_.extract(it);
+  return std::move(node.mapped());
+}
+
+}  // namespace kaon

@@ -1,0 +1,97 @@
+// vLLM-v1-style scheduler: pure host bookkeeping, no model, no device. Every
+// step hands out a token budget (max_num_batched_tokens, max_num_seqs) to
+// running requests first, then admits waiting ones; chunked prefill,
+// prefix-cache hits and decode all fall out of "compute num_tokens -
+// num_computed_tokens more tokens". When blocks run out the lowest-priority
+// running request is preempted (recompute). Engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "server/engine/kv_cache_manager.h"
+#include "server/engine/request.h"
+
+namespace kaon {
+
+enum class SchedulingPolicy { kFcfs, kPriority };
+
+struct SchedulerConfig {
+  int64_t max_num_batched_tokens = 2048;
+  int64_t max_num_seqs = 256;
+  int64_t max_model_len = 0;
+  int64_t max_num_queued_requests = 0;  // 0 = unbounded
+  SchedulingPolicy policy = SchedulingPolicy::kFcfs;
+};
+
+struct ScheduledRequest {
+  Request* request;
+  int64_t num_new_tokens;        // tokens computed this step, from num_computed_tokens on
+  bool samples() const {         // this chunk reaches the end: its last row gives logits
+    return request->num_computed_tokens + num_new_tokens == request->num_tokens();
+  }
+};
+
+struct SchedulerOutput {
+  std::vector<ScheduledRequest> scheduled;
+  int64_t num_scheduled_tokens = 0;
+  std::vector<int64_t> preempted;  // ids preempted during this step
+  bool empty() const { return scheduled.empty(); }
+};
+
+// What the engine reports back for one scheduled request that sampled.
+struct SampledToken {
+  int32_t token;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const SchedulerConfig& config, KvCacheManager* kv);
+
+  // Checks a new request against the limits (prompt + max_tokens within
+  // max_model_len, fits the whole KV cache, queue not full) and queues it.
+  // ResourceExhausted when the queue is full; InvalidArgument otherwise.
+  absl::Status Add(std::unique_ptr<Request> request);
+
+  SchedulerOutput Schedule();
+
+  // Advances every scheduled request by its tokens and appends the sampled
+  // token of those that sampled (`sampled[i]` for the i-th sampling entry of
+  // `out.scheduled`, in order). Returns requests that finished this step
+  // (length / EOS / stop ids); they are already freed.
+  std::vector<std::unique_ptr<Request>> Update(const SchedulerOutput& out, std::span<const int32_t> sampled);
+
+  // Removes a request wherever it is and frees its blocks; null if unknown.
+  std::unique_ptr<Request> Abort(int64_t id);
+
+  void set_eos_ids(std::vector<int32_t> ids) { eos_ids_ = std::move(ids); }
+
+  int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+  bool has_work() const { return !running_.empty() || !waiting_.empty(); }
+  const SchedulerConfig& config() const { return config_; }
+
+ private:
+  // Picks the next waiting request (FCFS: front; priority: lowest value).
+  std::deque<Request*>::iterator NextWaiting();
+  // The running request to preempt: the latest arrival (FCFS) or the largest
+  // priority value, latest arrival among equals.
+  size_t PreemptionVictim() const;
+  void Preempt(size_t running_index, SchedulerOutput* out);
+  bool CheckFinished(Request* r, int32_t token);
+
+  SchedulerConfig config_;
+  KvCacheManager* kv_;
+  std::vector<int32_t> eos_ids_;
+  absl::flat_hash_map<int64_t, std::unique_ptr<Request>> requests_;
+  std::vector<Request*> running_;
+  std::deque<Request*> waiting_;
+};
+
+}  // namespace kaon
