@@ -13,16 +13,16 @@ namespace kaon {
 
 // Stds: embed_tokens / lm_head 0.1, q/k/v/o 0.25, gate/up/down 0.2, biases
 // 0.5, as the fixtures. Projection stds are multiplied by
-// min(1, sqrt(64 / hidden_size)): the fixtures are 64 wide, and a projection's
-// output variance grows with its input width, so without the factor a
-// 768-wide model's attention scores and MLP outputs would be ~12× the
-// fixtures' variance and its logits would saturate.
+// min(1, sqrt(64 / hidden_size)): the fixtures are 64 wide and a projection's
+// output variance grows with its input width, so the factor keeps a 768-wide
+// model's projection outputs near the fixtures' scale instead of 12x their
+// variance. Embeddings, the head and norms are not scaled.
 //
 // Each tensor is drawn in 256k-element chunks, each from its own
 // std::mt19937_64 seeded by (seed, tensor name, chunk index) and turned into
-// normals by Box-Muller, so the values
-// do not depend on tensor order or thread count, and chunks fill in parallel.
-// (The fixtures themselves came from numpy; these draws are not bit-equal.)
+// normals by Box-Muller, so the values do not depend on tensor order or
+// thread count, and chunks fill in parallel. (The fixtures themselves came
+// from numpy; these draws are not bit-equal to them.)
 std::vector<TensorToWrite> RandomModelTensors(const ModelInfo& info, uint64_t seed, DType dtype);
 
 }  // namespace kaon
