@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "server/cli/generate_command.h"
+#include "server/cli/random_model_command.h"
 #include "server/cli/throughput_command.h"
 #include "server/cli/tokenize_command.h"
 
@@ -110,6 +111,17 @@ int Main(int argc, char** argv) {
   throughput->add_flag("--json", tp.json, "Print one JSON object");
   AddEngineFlags(throughput, &tp.engine);
 
+  RandomModelFlags rm;
+  CLI::App* random_model =
+      app.add_subcommand("random-model", "Write a random-weight checkpoint for a config (like --load-format dummy)");
+  random_model->add_option("--config", rm.config_path, "A Llama-family config.json")->required();
+  random_model->add_option("--out", rm.out_dir, "Output model directory")->required();
+  random_model->add_option("--tokenizer-from", rm.tokenizer_from, "Model directory to copy the tokenizer from");
+  random_model->add_option("--seed", rm.seed, "Seed for the weights")->capture_default_str();
+  random_model->add_option("--dtype", rm.dtype, "float32 | bfloat16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "bfloat16"}));
+
   std::string tok_model;
   bool jsonl = false;
   CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize or detokenize JSON lines on stdin");
@@ -128,6 +140,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (*generate) return RunGenerateCommand(gen, std::cout, std::cerr);
+  if (*random_model) return RunRandomModelCommand(rm, std::cout, std::cerr);
   if (*throughput) return RunThroughputCommand(tp, std::cout, std::cerr);
   if (*tokenize) return RunTokenizeCommand(tok_model, std::cin, std::cout, std::cerr);
   return 2;
