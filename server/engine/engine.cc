@@ -18,7 +18,53 @@ RequestHandle::~RequestHandle() {
   if (!unfinished.empty()) engine_->AbortChildren(unfinished);
 }
 
+void RequestHandle::Abort() {
+  std::vector<int64_t> unfinished;
+  for (const Choice& c : choices_) {
+    if (!c.finished) unfinished.push_back(c.child_id);
+  }
+  if (!unfinished.empty()) engine_->AbortChildren(unfinished);
+}
+
 std::optional<RequestOutput> RequestHandle::Next() {
+  if (best_of_n_ == 0) return NextStreamed();
+  if (!ranked_) RankBestOf();
+  if (ranked_->empty()) return std::nullopt;
+  RequestOutput ev = std::move(ranked_->front());
+  ranked_->erase(ranked_->begin());
+  return ev;
+}
+
+void RequestHandle::RankBestOf() {
+  std::vector<RequestOutput> all(choices_.size());
+  std::vector<double> score(choices_.size(), 0.0);
+  while (std::optional<RequestOutput> ev = NextStreamed()) {
+    RequestOutput& acc = all[ev->index];
+    acc.index = ev->index;
+    acc.token_ids.insert(acc.token_ids.end(), ev->token_ids.begin(), ev->token_ids.end());
+    for (const SampleResult& lp : ev->logprobs) score[ev->index] += lp.logprob;
+    acc.logprobs.insert(acc.logprobs.end(), ev->logprobs.begin(), ev->logprobs.end());
+    acc.text += ev->text;
+    if (ev->finished()) {
+      acc.finish_reason = ev->finish_reason;
+      acc.stop_reason = ev->stop_reason;
+      acc.usage = ev->usage;
+      acc.error = ev->error;
+    }
+  }
+  std::vector<size_t> order(all.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
+  ranked_.emplace();
+  for (int32_t i = 0; i < best_of_n_; ++i) {
+    RequestOutput ev = std::move(all[order[i]]);
+    ev.index = i;
+    if (!client_logprobs_) ev.logprobs.clear();
+    ranked_->push_back(std::move(ev));
+  }
+}
+
+std::optional<RequestOutput> RequestHandle::NextStreamed() {
   while (num_finished_ < static_cast<int64_t>(choices_.size())) {
     RequestOutput ev = channel_->Pop();
     Choice& c = choices_.at(ev.index);
@@ -113,15 +159,17 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest 
         " tokens. However, you requested ", total, " tokens (", prompt, " in the prompt, ", p.max_tokens,
         " for the completion). Please reduce the prompt or max_tokens."));
   }
+  const int32_t candidates = p.num_candidates();
   if (config_.max_num_queued_requests > 0 &&
-      num_queued_.load() + p.n > config_.max_num_queued_requests) {
+      num_queued_.load() + candidates > config_.max_num_queued_requests) {
     return absl::ResourceExhaustedError(absl::StrCat("the request queue is full (",
                                                      config_.max_num_queued_requests,
                                                      " queued requests); retry later"));
   }
 
   const uint64_t seed = p.seed ? *p.seed : std::random_device{}();
-  const int64_t id = next_id_.fetch_add(1 + p.n);
+  // Children take the ids right after their handle's: id + 1 + index.
+  const int64_t id = next_id_.fetch_add(1 + candidates);
   auto channel = std::make_shared<RequestChannel>();
   std::unique_ptr<RequestHandle> handle(new RequestHandle(this, id, channel, prompt));
   OutputOptions out_options;
@@ -129,14 +177,21 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest 
   out_options.stop = p.stop;
   out_options.include_stop_str_in_output = p.include_stop_str_in_output;
 
+  SamplingParams child_params = p;
+  if (candidates > p.n) {
+    // Ranking needs every candidate's token logprobs.
+    handle->best_of_n_ = p.n;
+    handle->client_logprobs_ = p.logprobs >= 0;
+    child_params.logprobs = std::max(p.logprobs, 0);
+  }
   std::vector<std::pair<std::unique_ptr<Request>, Route>> children;
-  for (int32_t i = 0; i < p.n; ++i) {
+  for (int32_t i = 0; i < candidates; ++i) {
     auto r = std::make_unique<Request>();
     r->id = id + 1 + i;
     r->sample_index = i;
     r->priority = request.priority;
     r->arrival = next_arrival_.fetch_add(1);
-    r->params = p;
+    r->params = child_params;
     r->seed = seed;
     r->tokens = request.prompt_ids;
     r->num_prompt_tokens = prompt;
@@ -146,10 +201,18 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest 
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& c : children) inbox_.push_back(std::move(c));
-    num_queued_ += p.n;
+    num_queued_ += candidates;
   }
   cv_.notify_one();
   return handle;
+}
+
+void Engine::Abort(int64_t request_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    parent_aborts_.push_back(request_id);
+  }
+  cv_.notify_one();
 }
 
 void Engine::AbortChildren(const std::vector<int64_t>& child_ids) {
@@ -168,13 +231,17 @@ EngineStats Engine::stats() const {
 void Engine::Loop() {
   std::vector<std::pair<std::unique_ptr<Request>, Route>> inbox;
   std::vector<int64_t> aborts;
+  std::vector<int64_t> parents;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !inbox_.empty() || !aborts_.empty() || scheduler_->has_work(); });
+      cv_.wait(lock, [&] {
+        return stop_ || !inbox_.empty() || !aborts_.empty() || !parent_aborts_.empty() || scheduler_->has_work();
+      });
       if (stop_) break;
       inbox.swap(inbox_);
       aborts.swap(aborts_);
+      parents.swap(parent_aborts_);
     }
     for (auto& [request, route] : inbox) {
       const int64_t id = request->id;
@@ -189,6 +256,15 @@ void Engine::Loop() {
       }
     }
     inbox.clear();
+    // A handle id's children are id + 1 + index; later handles' ids follow,
+    // so the index check tells them apart.
+    for (int64_t parent : parents) {
+      for (int32_t k = 0; k < SamplingParams::kMaxChoices; ++k) {
+        auto it = routes_.find(parent + 1 + k);
+        if (it != routes_.end() && it->second.index == k) aborts.push_back(parent + 1 + k);
+      }
+    }
+    parents.clear();
     for (int64_t id : aborts) {
       if (std::unique_ptr<Request> r = scheduler_->Abort(id)) Finish(std::move(r));
     }

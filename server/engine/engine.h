@@ -66,7 +66,12 @@ class RequestHandle {
   RequestHandle& operator=(const RequestHandle&) = delete;
 
   // The next event with its text, or nullopt once every choice has finished.
+  // With best_of > n nothing streams: the first call waits for every
+  // candidate and the n with the highest cumulative logprob follow, one
+  // complete event each.
   std::optional<RequestOutput> Next();
+  // Stops every unfinished choice; their final events still follow.
+  void Abort();
   int64_t id() const { return id_; }
   int64_t num_prompt_tokens() const { return num_prompt_tokens_; }
 
@@ -80,6 +85,8 @@ class RequestHandle {
   };
   RequestHandle(Engine* engine, int64_t id, std::shared_ptr<RequestChannel> channel, int64_t num_prompt_tokens)
       : engine_(engine), id_(id), channel_(std::move(channel)), num_prompt_tokens_(num_prompt_tokens) {}
+  std::optional<RequestOutput> NextStreamed();
+  void RankBestOf();
 
   Engine* engine_;
   int64_t id_;
@@ -87,6 +94,10 @@ class RequestHandle {
   int64_t num_prompt_tokens_;
   std::vector<Choice> choices_;
   int64_t num_finished_ = 0;
+  // best_of > n: the n choices to return and whether the client asked for logprobs.
+  int32_t best_of_n_ = 0;
+  bool client_logprobs_ = true;
+  std::optional<std::vector<RequestOutput>> ranked_;
 };
 
 class Engine {
@@ -97,6 +108,10 @@ class Engine {
   // Validates and queues a request. InvalidArgument for bad parameters or a
   // request that can never fit; ResourceExhausted when the queue is full.
   absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerationRequest request);
+
+  // Aborts every unfinished choice of a submitted request (by handle id);
+  // its final events still reach the handle. Thread-safe.
+  void Abort(int64_t request_id);
 
   const ModelInfo& info() const { return info_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
@@ -141,7 +156,8 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<std::unique_ptr<Request>, Route>> inbox_;
-  std::vector<int64_t> aborts_;
+  std::vector<int64_t> aborts_;         // child ids
+  std::vector<int64_t> parent_aborts_;  // handle ids
   bool stop_ = false;
   std::atomic<int64_t> next_id_{1};
   std::atomic<uint64_t> next_arrival_{0};

@@ -13,7 +13,10 @@ absl::Status Invalid(const auto&... parts) { return absl::InvalidArgumentError(a
 
 absl::Status SamplingParams::Validate(int64_t vocab_size) const {
   // Comparisons are written so that NaN fails them.
-  if (n < 1) return Invalid("n must be at least 1, got ", n);
+  if (n < 1 || n > kMaxChoices) return Invalid("n must be in [1, ", kMaxChoices, "], got ", n);
+  if (best_of != 0 && (best_of < n || best_of > kMaxChoices)) {
+    return Invalid("best_of must be in [n, ", kMaxChoices, "] (n = ", n, "), got ", best_of);
+  }
   if (!(temperature >= 0.0f) || !std::isfinite(temperature)) {
     return Invalid("temperature must be a finite number >= 0, got ", temperature);
   }

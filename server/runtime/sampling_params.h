@@ -15,6 +15,7 @@ namespace kaon {
 
 struct SamplingParams {
   int32_t n = 1;
+  int32_t best_of = 0;             // 0 = n; else best_of candidates, the n most likely returned
   float temperature = 1.0f;        // 0 (below 1e-5, as vLLM) = greedy
   int32_t top_k = 0;               // 0 or -1 = off
   float top_p = 1.0f;
@@ -36,6 +37,9 @@ struct SamplingParams {
 
   // Most alternatives a request may ask for (vLLM's default max_logprobs).
   static constexpr int32_t kMaxLogprobs = 20;
+  // Most candidates (n or best_of) one request may fan out to.
+  static constexpr int32_t kMaxChoices = 128;
+  int32_t num_candidates() const { return best_of > n ? best_of : n; }
 
   // InvalidArgument naming the first offending field ("top_p must be in
   // (0, 1], got 0"). NaN fails every range check.

@@ -61,18 +61,19 @@ TEST(EngineApi, StreamedTextMatchesGoldenAndStopsAtStopString) {
 }
 
 TEST(EngineApi, DroppingAHandleAbortsAndFreesBlocks) {
-  auto engine = MakeEngine(testing::BundledModelDir());
-  const auto prompt = Goldens()["cases"][0]["prompt_token_ids"].get<std::vector<int32_t>>();
+  auto engine = MakeEngine(testing::TestModelDir("tiny-llama3"));
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
   {
-    auto h = engine->Submit(Greedy(prompt, 400));
+    auto h = engine->Submit(Greedy(prompt, 1900));
     ASSERT_TRUE(h.ok());
     ASSERT_TRUE((*h)->Next().has_value());
-    EXPECT_TRUE(testing::Eventually([&] { return engine->stats().num_running == 1; }));
   }
   EXPECT_TRUE(testing::Eventually([&] {
     const EngineStats s = engine->stats();
     return s.num_running == 0 && s.num_waiting == 0 && s.kv_cache_usage == 0.0;
   }));
+  // It stopped early: far fewer steps than its 1,900 tokens would take.
+  EXPECT_LT(engine->stats().num_steps, 1000);
   // The engine keeps serving.
   EXPECT_EQ(Drain(**engine->Submit(Greedy(prompt, 4))).ids.size(), 4u);
 }
@@ -98,6 +99,71 @@ TEST(EngineApi, ParallelSamplesShareThePrompt) {
   // Reproducible: the same seed gives the same four choices.
   const auto again = DrainAll(**engine->Submit(r), 4);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(again[i].ids, choices[i].ids);
+}
+
+TEST(EngineApi, BestOfReturnsTheMostLikelyCandidates) {
+  auto engine = MakeEngine(testing::BundledModelDir());
+  GenerationRequest r;
+  r.prompt_ids = Goldens()["cases"][1]["prompt_token_ids"].get<std::vector<int32_t>>();
+  r.params.seed = 11;
+  r.params.max_tokens = 16;
+  r.params.ignore_eos = true;
+  r.params.temperature = 1.2f;
+  // The same seed with n = 5 streams the very candidates best_of = 5 ranks.
+  r.params.n = 5;
+  r.params.logprobs = 0;
+  const auto all = DrainAll(**engine->Submit(r), 5);
+  std::vector<std::pair<double, std::vector<int32_t>>> scored;
+  for (const Collected& c : all) {
+    double sum = 0;
+    for (float lp : c.logprobs) sum += lp;
+    scored.emplace_back(sum, c.ids);
+  }
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+
+  r.params.n = 2;
+  r.params.best_of = 5;
+  r.params.logprobs = -1;
+  const auto best = DrainAll(**engine->Submit(r), 2);
+  EXPECT_EQ(best[0].ids, scored[0].second);
+  EXPECT_EQ(best[1].ids, scored[1].second);
+  EXPECT_TRUE(best[0].logprobs.empty());  // not requested by the client
+  EXPECT_EQ(best[0].finish, FinishReason::kLength);
+  EXPECT_FALSE(best[0].text.empty());
+
+  r.params.best_of = 1;  // below n
+  auto bad = engine->Submit(r);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("best_of"), std::string::npos);
+}
+
+TEST(EngineApi, AbortById) {
+  // One sequence at a time: the target waits behind a long blocker, so the
+  // abort surely lands before it could finish.
+  EngineConfig c;
+  c.options.max_num_seqs = 1;
+  auto engine = MakeEngine(testing::BundledModelDir(), c);
+  const auto prompt = Goldens()["cases"][0]["prompt_token_ids"].get<std::vector<int32_t>>();
+  auto blocker = engine->Submit(Greedy(prompt, 300));
+  ASSERT_TRUE(blocker.ok());
+  GenerationRequest r = Greedy(prompt, 400);
+  r.params.n = 2;
+  r.params.temperature = 1.0f;
+  auto h = engine->Submit(r);
+  ASSERT_TRUE(h.ok());
+  // Another request submitted right after must not be touched.
+  auto other = engine->Submit(Greedy(prompt, 30));
+  ASSERT_TRUE(other.ok());
+  engine->Abort((*h)->id());
+  const auto choices = DrainAll(**h, 2);
+  for (const Collected& ch : choices) {
+    EXPECT_EQ(ch.finish, FinishReason::kAbort);
+    EXPECT_LT(ch.ids.size(), 400u);
+  }
+  const Collected o = Drain(**other);
+  EXPECT_EQ(o.finish, FinishReason::kLength);
+  EXPECT_EQ(o.ids.size(), 30u);
+  EXPECT_EQ(Drain(**blocker).ids.size(), 300u);
 }
 
 TEST(EngineApi, QueueLimitAndParameterErrors) {
