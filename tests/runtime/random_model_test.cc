@@ -313,28 +313,5 @@ TEST(RandomModelTest, ErrorsNameTheFlagOrFile) {
   EXPECT_EQ(std::count(w.err.begin(), w.err.end(), '\n'), 1) << w.err;
 }
 
-// Timing for the brief's ~70M-parameter shape; run with
-// --gtest_also_run_disabled_tests --gtest_filter='*70M*'.
-TEST(RandomModelTest, DISABLED_Writes70MParameterModel) {
-  TempDir dir;
-  nlohmann::ordered_json config = ReadConfig(testing::BundledModelDir() + "/config.json");
-  config["hidden_size"] = 768;
-  config["num_hidden_layers"] = 12;
-  config["num_attention_heads"] = 12;
-  config["num_key_value_heads"] = 4;
-  config["head_dim"] = 64;
-  config["intermediate_size"] = 2048;
-  config["max_position_embeddings"] = 2048;
-  for (const char* dtype : {"float32", "bfloat16"}) {
-    RandomModelFlags flags;
-    flags.dtype = dtype;
-    flags.tokenizer_from = testing::BundledModelDir();
-    Written w = RunCommand(dir.path(), config, flags);
-    ASSERT_EQ(w.rc, 0) << w.err;
-    std::cout << w.out;
-  }
-  ExpectGenerates(dir.path() / "model");
-}
-
 }  // namespace
 }  // namespace kaon
