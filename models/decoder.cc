@@ -121,7 +121,8 @@ void DecoderModel::PlanWorkspace() {
   const int64_t inter = c.intermediate_size / tp_.size;
   gate_up_.assign(t * 2 * inter, 0.0f);
   act_.assign(t * inter, 0.0f);
-  gathered_.assign(capacity_.max_num_seqs * c.hidden_size, 0.0f);
+  if (capacity_.max_num_logits <= 0) capacity_.max_num_logits = capacity_.max_num_seqs;
+  gathered_.assign(capacity_.max_num_logits * c.hidden_size, 0.0f);
   int threads = capacity_.num_threads > 0 ? capacity_.num_threads
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   pool_ = std::make_unique<kernels::cpu::ThreadPool>(threads);
@@ -161,7 +162,7 @@ absl::Status DecoderModel::Attention(int64_t li, const Layer& L, const ForwardBa
 absl::Status DecoderModel::Forward(const ForwardBatch& batch, KvCache& cache, float* logits) {
   const ModelConfig& c = config_;
   const int64_t n = batch.num_tokens, h = c.hidden_size;
-  if (n > capacity_.max_num_tokens || batch.num_logits > capacity_.max_num_seqs) {
+  if (n > capacity_.max_num_tokens || batch.num_logits > capacity_.max_num_logits) {
     return absl::InvalidArgumentError("batch larger than the model's planned capacity");
   }
   if (batch.attn.max_seq_len > capacity_.max_seq_len) {

@@ -7,6 +7,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   nlohmann-json3-dev libboost-dev libpcre2-dev libopenblas-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev ninja-build ccache pkg-config cmake g++
+  python3-jinja2
 )
 
 missing=()

@@ -44,6 +44,7 @@ void RequestHandle::RankBestOf() {
     acc.token_ids.insert(acc.token_ids.end(), ev->token_ids.begin(), ev->token_ids.end());
     for (const SampleResult& lp : ev->logprobs) score[ev->index] += lp.logprob;
     acc.logprobs.insert(acc.logprobs.end(), ev->logprobs.begin(), ev->logprobs.end());
+    acc.prompt_logprobs.insert(acc.prompt_logprobs.end(), ev->prompt_logprobs.begin(), ev->prompt_logprobs.end());
     acc.text += ev->text;
     if (ev->finished()) {
       acc.finish_reason = ev->finish_reason;
@@ -119,6 +120,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const std::string& model_
   sc.policy = config.policy;
   // The queue limit is enforced synchronously in Submit, not on the engine thread.
   sc.max_num_queued_requests = 0;
+  sc.max_prompt_logprob_tokens = e->runner_config_.max_prompt_logits;
   e->scheduler_ = std::make_unique<Scheduler>(sc, e->kv_.get());
   e->scheduler_->set_eos_ids(e->info_.config.eos_token_ids);
   const int64_t vocab = e->info_.config.vocab_size;
@@ -143,7 +145,6 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest 
   const SamplingParams& p = request.params;
   const int64_t vocab = info_.config.vocab_size;
   KAON_RETURN_IF_ERROR(p.Validate(vocab));
-  if (p.prompt_logprobs >= 0) return absl::UnimplementedError("prompt_logprobs is not supported yet");
   const int64_t prompt = static_cast<int64_t>(request.prompt_ids.size());
   if (prompt == 0) return absl::InvalidArgumentError("the prompt must contain at least one token");
   for (int32_t id : request.prompt_ids) {
@@ -291,6 +292,11 @@ void Engine::Step() {
     step.num_computed = r->num_computed_tokens;
     step.block_ids = kv_->Blocks(r->id);
     step.wants_logits = s.samples();
+    const int64_t from = r->num_computed_tokens;
+    step.num_prompt_logits = r->PromptLogitRows(from, from + s.num_new_tokens);
+    if (step.num_prompt_logits > 0) {
+      step.prompt_logits_begin = std::max<int64_t>(from, static_cast<int64_t>(r->prompt_logprobs.size())) - from;
+    }
     steps_.push_back(step);
   }
   absl::StatusOr<std::span<const float>> logits = runner_->Execute(steps_);
@@ -312,6 +318,7 @@ void Engine::Step() {
   }
 
   const int64_t vocab = info_.config.vocab_size;
+  CollectPromptLogprobs(out, logits->data());
   const auto& eos = info_.config.eos_token_ids;
   sampled_.clear();
   samples_.clear();
@@ -344,6 +351,24 @@ void Engine::Step() {
   }
 }
 
+void Engine::CollectPromptLogprobs(const SchedulerOutput& out, const float* logits) {
+  const int64_t vocab = info_.config.vocab_size;
+  // Prompt rows come after one sampling row per sampling step.
+  int64_t row = 0;
+  for (const SequenceStep& step : steps_) row += step.wants_logits ? 1 : 0;
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    const SequenceStep& step = steps_[i];
+    Request* r = out.scheduled[i].request;
+    for (int64_t k = 0; k < step.num_prompt_logits; ++k, ++row) {
+      const int64_t position = r->num_computed_tokens + step.prompt_logits_begin + k;
+      SampleResult lp;
+      lp.token = r->tokens[position + 1];
+      sampler_->Logprobs(logits + row * vocab, lp.token, r->params.prompt_logprobs, &lp.logprob, &lp.top);
+      r->prompt_logprobs.push_back(std::move(lp));
+    }
+  }
+}
+
 void Engine::Emit(Request* r, const SampleResult* sample, bool with_logprobs) {
   auto it = routes_.find(r->id);
   if (it == routes_.end()) return;
@@ -351,6 +376,10 @@ void Engine::Emit(Request* r, const SampleResult* sample, bool with_logprobs) {
   ev.index = it->second.index;
   ev.token_ids.push_back(sample->token);
   if (with_logprobs) ev.logprobs.push_back(*sample);
+  if (r->params.prompt_logprobs >= 0 && !r->prompt_logprobs_sent) {
+    ev.prompt_logprobs = r->prompt_logprobs;
+    r->prompt_logprobs_sent = true;
+  }
   ev.usage = Usage{r->num_prompt_tokens, r->num_output_tokens(), std::max<int64_t>(0, r->num_cached_tokens)};
   if (r->finished()) {
     ev.finish_reason = r->finish_reason;

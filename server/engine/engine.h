@@ -130,6 +130,7 @@ class Engine {
   void Loop();
   void Step();
   void Emit(Request* r, const SampleResult* sample, bool with_logprobs);
+  void CollectPromptLogprobs(const SchedulerOutput& out, const float* logits);
   void Finish(std::unique_ptr<Request> r, const std::string& error = "");
   void PublishStats();
 

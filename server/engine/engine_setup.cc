@@ -63,10 +63,16 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   rc.max_num_batched_tokens = options.max_num_batched_tokens;
   rc.max_num_seqs = options.max_num_seqs;
   rc.block_size = options.block_size;
+  // Prompt logprobs need a logits row per prompt token; a bounded number per
+  // step keeps the logits buffer small for large vocabularies (the scheduler
+  // spreads the rest over later steps).
+  constexpr int64_t kPromptLogitsBytes = int64_t{64} << 20;
+  rc.max_prompt_logits = std::clamp<int64_t>(kPromptLogitsBytes / (4 * c.vocab_size), 1, rc.max_num_batched_tokens);
 
   ModelCapacity capacity;
   capacity.max_num_tokens = rc.max_num_batched_tokens;
   capacity.max_num_seqs = rc.max_num_seqs;
+  capacity.max_num_logits = rc.max_num_seqs + rc.max_prompt_logits;
   capacity.max_seq_len = rc.max_model_len;
   capacity.num_threads = options.num_threads;
   KAON_ASSIGN_OR_RETURN(p.model, LoadModel(model_dir, p.info, capacity));

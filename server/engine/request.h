@@ -2,11 +2,13 @@
 // only on the engine thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "server/runtime/sampler.h"
 #include "server/runtime/sampling_params.h"
 
 namespace kaon {
@@ -30,6 +32,18 @@ struct Request {
   int64_t num_computed_tokens = 0;
   int64_t num_cached_tokens = -1;  // prefix-cache hit at first admission (-1: not yet)
   int64_t num_preemptions = 0;
+  // Prompt logprobs computed so far: entry j is for prompt token j + 1 (the
+  // first prompt token has none). Kept across preemption.
+  std::vector<SampleResult> prompt_logprobs;
+  bool prompt_logprobs_sent = false;
+
+  // Positions in [from, to) whose logits still give a prompt logprob.
+  int64_t PromptLogitRows(int64_t from, int64_t to) const {
+    if (params.prompt_logprobs < 0) return 0;
+    const int64_t begin = std::max<int64_t>(from, static_cast<int64_t>(prompt_logprobs.size()));
+    const int64_t end = std::min<int64_t>(to, num_prompt_tokens - 1);
+    return std::max<int64_t>(0, end - begin);
+  }
 
   RequestStatus status = RequestStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;

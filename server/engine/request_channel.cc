@@ -8,6 +8,8 @@ void RequestChannel::Merge(RequestOutput& into, RequestOutput&& more) {
   into.token_ids.insert(into.token_ids.end(), more.token_ids.begin(), more.token_ids.end());
   into.logprobs.insert(into.logprobs.end(), std::make_move_iterator(more.logprobs.begin()),
                        std::make_move_iterator(more.logprobs.end()));
+  into.prompt_logprobs.insert(into.prompt_logprobs.end(), std::make_move_iterator(more.prompt_logprobs.begin()),
+                              std::make_move_iterator(more.prompt_logprobs.end()));
   into.finish_reason = more.finish_reason;
   into.stop_reason = std::move(more.stop_reason);
   if (more.usage) into.usage = more.usage;

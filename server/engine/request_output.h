@@ -24,6 +24,9 @@ struct RequestOutput {
   std::vector<int32_t> token_ids;    // new ids since the previous event for this choice
   std::string text;                  // new text (complete UTF-8, stop strings applied)
   std::vector<SampleResult> logprobs;  // one per new id when logprobs were requested
+  // With prompt_logprobs, on the first event: one per prompt token after the
+  // first (which has none), each with its top alternatives.
+  std::vector<SampleResult> prompt_logprobs;
   FinishReason finish_reason = FinishReason::kNone;
   // What ended it with "stop": the token id or the stop string.
   std::variant<std::monostate, int32_t, std::string> stop_reason;

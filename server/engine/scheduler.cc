@@ -91,14 +91,37 @@ void Scheduler::Preempt(size_t index, SchedulerOutput* out) {
   out->preempted.push_back(r->id);
 }
 
+int64_t Scheduler::FitPromptLogits(const Request* r, int64_t num_new, int64_t* budget) const {
+  if (config_.max_prompt_logprob_tokens <= 0) return num_new;
+  const int64_t from = r->num_computed_tokens;
+  const int64_t rows = r->PromptLogitRows(from, from + num_new);
+  if (rows <= *budget) {
+    *budget -= rows;
+    return num_new;
+  }
+  if (*budget == 0) return 0;
+  // Rows run contiguously from max(from, done); stop the chunk after the
+  // last row that fits.
+  const int64_t first_row = std::max<int64_t>(from, static_cast<int64_t>(r->prompt_logprobs.size()));
+  const int64_t fitted = first_row + *budget - from;
+  *budget = 0;
+  return fitted;
+}
+
 SchedulerOutput Scheduler::Schedule() {
   SchedulerOutput out;
   int64_t budget = config_.max_num_batched_tokens;
+  int64_t prompt_logits_budget = config_.max_prompt_logprob_tokens;
 
   // Running requests first, in order; each needs num_tokens - num_computed.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Request* r = running_[i];
-    const int64_t num_new = std::min(r->num_tokens() - r->num_computed_tokens, budget);
+    const int64_t num_new =
+        FitPromptLogits(r, std::min(r->num_tokens() - r->num_computed_tokens, budget), &prompt_logits_budget);
+    if (num_new == 0) {
+      ++i;
+      continue;
+    }
     bool scheduled = true;
     while (!kv_->Allocate(r->id, r->num_computed_tokens + num_new)) {
       const size_t victim = PreemptionVictim();
@@ -125,8 +148,15 @@ SchedulerOutput Scheduler::Schedule() {
     KvCacheManager::PrefixHit hit;
     // Cached tokens have no logits, so prompt-logprob requests compute all.
     if (r->params.prompt_logprobs < 0) hit = kv_->FindCachedPrefix(r->tokens);
-    const int64_t num_new = std::min(r->num_tokens() - hit.num_tokens, budget);
-    if (!kv_->Allocate(r->id, hit.num_tokens + num_new, &hit)) break;
+    // FitPromptLogits reads num_computed_tokens, which is the hit for a new request.
+    r->num_computed_tokens = hit.num_tokens;
+    int64_t logits_budget = prompt_logits_budget;
+    const int64_t num_new = FitPromptLogits(r, std::min(r->num_tokens() - hit.num_tokens, budget), &logits_budget);
+    if (num_new == 0 || !kv_->Allocate(r->id, hit.num_tokens + num_new, &hit)) {
+      r->num_computed_tokens = 0;
+      break;
+    }
+    prompt_logits_budget = logits_budget;
     waiting_.erase(it);
     r->num_computed_tokens = hit.num_tokens;
     if (r->num_cached_tokens < 0) r->num_cached_tokens = hit.num_tokens;

@@ -27,6 +27,9 @@ struct SchedulerConfig {
   int64_t max_num_seqs = 256;
   int64_t max_model_len = 0;
   int64_t max_num_queued_requests = 0;  // 0 = unbounded
+  // Prompt tokens of prompt-logprob requests computed per step (each needs a
+  // logits row); 0 = unbounded.
+  int64_t max_prompt_logprob_tokens = 0;
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;
 };
 
@@ -85,6 +88,9 @@ class Scheduler {
   size_t PreemptionVictim() const;
   void Preempt(size_t running_index, SchedulerOutput* out);
   bool CheckFinished(Request* r, int32_t token);
+  // Shrinks num_new so the request's prompt-logit rows fit `*budget` (and
+  // charges them); 0 when none fit.
+  int64_t FitPromptLogits(const Request* r, int64_t num_new, int64_t* budget) const;
 
   SchedulerConfig config_;
   KvCacheManager* kv_;

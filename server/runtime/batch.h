@@ -26,7 +26,11 @@ struct SequenceStep {
   std::span<const int32_t> new_tokens;
   int64_t num_computed = 0;
   std::span<const int32_t> block_ids;
-  bool wants_logits = true;
+  bool wants_logits = true;  // the chunk's last row samples the next token
+  // Rows [prompt_logits_begin, prompt_logits_begin + num_prompt_logits) of
+  // this chunk also return logits (prompt logprobs).
+  int64_t prompt_logits_begin = 0;
+  int64_t num_prompt_logits = 0;
 };
 
 }  // namespace kaon

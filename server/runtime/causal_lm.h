@@ -16,6 +16,7 @@ namespace kaon {
 struct ModelCapacity {
   int64_t max_num_tokens = 2048;  // max_num_batched_tokens
   int64_t max_num_seqs = 256;
+  int64_t max_num_logits = 0;     // logits rows per step (0: max_num_seqs)
   int64_t max_seq_len = 0;        // max_model_len
   int num_threads = 0;            // CPU worker threads; 0 = hardware concurrency
 };

@@ -18,8 +18,8 @@ ModelRunner::ModelRunner(CausalLM& model, KvCache& cache, const RunnerConfig& co
   query_start_loc_.resize(s + 1);
   seq_lens_.resize(s);
   block_table_.resize(s * max_blocks_per_seq_);
-  logits_indices_.resize(s);
-  logits_.resize(s * model.config().vocab_size);
+  logits_indices_.resize(s + config.max_prompt_logits);
+  logits_.resize((s + config.max_prompt_logits) * model.config().vocab_size);
 }
 
 absl::Status ModelRunner::BuildBatch(std::span<const SequenceStep> steps) {
@@ -73,6 +73,25 @@ absl::Status ModelRunner::BuildBatch(std::span<const SequenceStep> steps) {
   batch_.attn.num_seqs = static_cast<int64_t>(steps.size());
   batch_.attn.max_blocks_per_seq = max_blocks_per_seq_;
   batch_.attn.max_seq_len = max_len;
+  // Prompt-logit rows follow the sampling rows.
+  int64_t start = 0;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const SequenceStep& step = steps[s];
+    if (step.num_prompt_logits > 0) {
+      if (step.prompt_logits_begin < 0 ||
+          step.prompt_logits_begin + step.num_prompt_logits > static_cast<int64_t>(step.new_tokens.size())) {
+        return absl::InvalidArgumentError("prompt-logit rows outside the scheduled chunk");
+      }
+      if (num_logits + step.num_prompt_logits > static_cast<int64_t>(logits_indices_.size())) {
+        return absl::InvalidArgumentError(absl::StrCat("step asks for more than ", config_.max_prompt_logits,
+                                                       " prompt-logit rows"));
+      }
+      for (int64_t i = 0; i < step.num_prompt_logits; ++i) {
+        logits_indices_[num_logits++] = static_cast<int32_t>(start + step.prompt_logits_begin + i);
+      }
+    }
+    start += static_cast<int64_t>(step.new_tokens.size());
+  }
   batch_.num_logits = num_logits;
   batch_.logits_indices = logits_indices_.data();
   return absl::OkStatus();

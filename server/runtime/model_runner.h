@@ -20,14 +20,16 @@ struct RunnerConfig {
   int64_t max_num_seqs = 256;
   int64_t max_model_len = 0;
   int64_t block_size = 16;
+  int64_t max_prompt_logits = 0;  // prompt-logprob rows per step, on top of one per sequence
 };
 
 class ModelRunner {
  public:
   ModelRunner(CausalLM& model, KvCache& cache, const RunnerConfig& config);
 
-  // Runs one step. Returns logits [number of steps with wants_logits, vocab]
-  // in step order, valid until the next Execute.
+  // Runs one step. Returns logits, valid until the next Execute: first one
+  // row per step with wants_logits (in step order), then every step's
+  // prompt-logit rows (in step order, row order).
   absl::StatusOr<std::span<const float>> Execute(std::span<const SequenceStep> steps);
 
   const RunnerConfig& config() const { return config_; }

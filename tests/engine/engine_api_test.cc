@@ -166,6 +166,55 @@ TEST(EngineApi, AbortById) {
   EXPECT_EQ(Drain(**blocker).ids.size(), 300u);
 }
 
+// Prompt logprobs equal, position by position, the first-step logprob of
+// generating from each prefix alone (an independent path: no prompt rows).
+TEST(EngineApi, PromptLogprobsMatchPrefixRuns) {
+  const auto prompt = Goldens()["cases"][4]["prompt_token_ids"].get<std::vector<int32_t>>();
+  ASSERT_GT(prompt.size(), 8u);
+  EngineOptions o;
+  o.num_threads = 2;
+  auto ref = OfflineEngine::Create(testing::BundledModelDir(), o);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  std::vector<double> expected;
+  std::vector<int32_t> expected_top;
+  for (size_t len = 1; len < prompt.size(); ++len) {
+    GenerateRequest gr;
+    gr.prompt_ids.assign(prompt.begin(), prompt.begin() + len);
+    gr.max_tokens = 1;
+    gr.sampling.temperature = 0;
+    gr.keep_logits_steps = 1;
+    auto res = (*ref)->Generate(gr);
+    ASSERT_TRUE(res.ok());
+    const auto& l = res->logits[0];
+    double mx = *std::max_element(l.begin(), l.end()), z = 0;
+    for (float v : l) z += std::exp(v - mx);
+    expected.push_back(l[prompt[len]] - mx - std::log(z));
+    expected_top.push_back(res->token_ids[0]);
+  }
+  for (int64_t chunk : {2048, 5}) {
+    SCOPED_TRACE(chunk);
+    EngineConfig c;
+    c.options.max_num_batched_tokens = chunk;
+    auto engine = MakeEngine(testing::BundledModelDir(), c);
+    // Warm the prefix cache: prompt-logprob requests must not use it.
+    Drain(**engine->Submit(Greedy(prompt, 2)));
+    GenerationRequest r = Greedy(prompt, 3);
+    r.params.prompt_logprobs = 2;
+    auto h = engine->Submit(r);
+    ASSERT_TRUE(h.ok()) << h.status();
+    std::vector<SampleResult> got;
+    while (auto ev = (*h)->Next()) got.insert(got.end(), ev->prompt_logprobs.begin(), ev->prompt_logprobs.end());
+    ASSERT_EQ(got.size(), prompt.size() - 1);
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].token, prompt[i + 1]);
+      EXPECT_NEAR(got[i].logprob, expected[i], 1e-5) << "position " << i + 1;
+      ASSERT_EQ(got[i].top.size(), 2u);
+      EXPECT_EQ(got[i].top[0].token, expected_top[i]);
+      EXPECT_GE(got[i].top[0].logprob, got[i].top[1].logprob);
+    }
+  }
+}
+
 TEST(EngineApi, QueueLimitAndParameterErrors) {
   EngineConfig c;
   c.options.max_num_seqs = 1;

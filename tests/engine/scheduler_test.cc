@@ -182,6 +182,41 @@ TEST(Scheduler, PrefixCacheHitSkipsComputedBlocks) {
   EXPECT_EQ(got, (std::map<int64_t, int64_t>{{3, 70}}));
 }
 
+TEST(Scheduler, PromptLogprobRowsAreBudgetedPerStep) {
+  SchedulerConfig c = Config(1000, 8);
+  c.max_prompt_logprob_tokens = 5;
+  Sim sim(c, 100, 16);
+  auto r = std::make_unique<Request>();
+  r->id = 1;
+  r->params.max_tokens = 1;
+  r->params.prompt_logprobs = 0;
+  for (int i = 0; i < 12; ++i) r->tokens.push_back(50 + i);
+  r->num_prompt_tokens = 12;
+  Request* raw = r.get();
+  ASSERT_TRUE(sim.scheduler.Add(std::move(r)).ok());
+  sim.Add(2, 30, 1, 0, 500);  // an ordinary request is not limited
+  // 11 rows are needed (positions 0..10); 5 per step. The engine records
+  // each step's rows; emulate it.
+  std::vector<int64_t> chunks;
+  for (int step = 0; step < 5 && sim.scheduler.has_work(); ++step) {
+    auto out = sim.scheduler.Schedule();
+    std::vector<int32_t> sampled;
+    for (const auto& s : out.scheduled) {
+      if (s.request == raw) {
+        chunks.push_back(s.num_new_tokens);
+        const int64_t rows = raw->PromptLogitRows(raw->num_computed_tokens, raw->num_computed_tokens + s.num_new_tokens);
+        EXPECT_LE(rows, 5);
+        raw->prompt_logprobs.resize(raw->prompt_logprobs.size() + rows);
+      } else if (step == 0) {
+        EXPECT_EQ(s.num_new_tokens, 30);
+      }
+      if (s.samples()) sampled.push_back(7);
+    }
+    sim.scheduler.Update(out, sampled);
+  }
+  EXPECT_EQ(chunks, (std::vector<int64_t>{5, 5, 2}));
+}
+
 TEST(Scheduler, AbortFreesBlocksAnywhere) {
   Sim sim(Config(16, 8), 50, 4);
   sim.Add(1, 30, 10);
