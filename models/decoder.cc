@@ -130,7 +130,11 @@ void DecoderModel::PlanWorkspace() {
   attn_scratch_.assign(static_cast<size_t>(threads) * capacity_.max_seq_len, 0.0f);
 }
 
-absl::Status DecoderModel::Attention(int64_t li, const Layer& L, const ForwardBatch& batch, KvCache& cache) {
+std::unique_ptr<KvCache> DecoderModel::CreateKvCache(const kernels::PagedKvShape& shape) const {
+  return std::make_unique<HostKvCache>(config_.num_layers, shape);
+}
+
+absl::Status DecoderModel::Attention(int64_t li, const Layer& L, const ForwardBatch& batch, HostKvCache& cache) {
   const ModelConfig& c = config_;
   const int64_t n = batch.num_tokens, d = c.head_dim;
   const int64_t width = L.qkv.out_features();
@@ -159,7 +163,10 @@ absl::Status DecoderModel::Attention(int64_t li, const Layer& L, const ForwardBa
                                                  attn_scratch_.data(), pool_.get()));
 }
 
-absl::Status DecoderModel::Forward(const ForwardBatch& batch, KvCache& cache, float* logits) {
+absl::Status DecoderModel::Forward(const ForwardBatch& batch, KvCache& kv_cache, float* logits) {
+  auto* host_cache = dynamic_cast<HostKvCache*>(&kv_cache);
+  if (host_cache == nullptr) return absl::InvalidArgumentError("the CPU model needs a host KV cache");
+  HostKvCache& cache = *host_cache;
   const ModelConfig& c = config_;
   const int64_t n = batch.num_tokens, h = c.hidden_size;
   if (n > capacity_.max_num_tokens || batch.num_logits > capacity_.max_num_logits) {

@@ -31,6 +31,7 @@ class DecoderModel : public CausalLM {
                                                             const ModelCapacity& capacity, TpInfo tp);
 
   const ModelConfig& config() const override { return config_; }
+  std::unique_ptr<KvCache> CreateKvCache(const kernels::PagedKvShape& shape) const override;
   absl::Status Forward(const ForwardBatch& batch, KvCache& cache, float* logits) override;
 
  private:
@@ -50,7 +51,7 @@ class DecoderModel : public CausalLM {
   absl::Status LoadWeights(const WeightStore& store);
   void PlanWorkspace();
   absl::Status Attention(int64_t layer_index, const Layer& layer, const ForwardBatch& batch,
-                         KvCache& cache);
+                         HostKvCache& cache);
 
   ModelConfig config_;
   DecoderOptions options_;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status.h"
+#include "server/runtime/memory_plan.h"
 
 namespace kaon {
 namespace {
@@ -46,7 +47,7 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   const int64_t blocks_per_seq = (context + options.block_size - 1) / options.block_size;
   int64_t num_blocks = options.num_kv_blocks;
   if (num_blocks == 0) {
-    const int64_t by_bytes = kDefaultKvBytes / KvCache::BytesPerBlock(c.num_layers, shape);
+    const int64_t by_bytes = kDefaultKvBytes / KvBytesPerBlock(c, options.block_size, sizeof(float));
     num_blocks = std::max(blocks_per_seq, std::min(options.max_num_seqs * blocks_per_seq, by_bytes));
   }
   shape.num_blocks = num_blocks;
@@ -76,7 +77,7 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   capacity.max_seq_len = rc.max_model_len;
   capacity.num_threads = options.num_threads;
   KAON_ASSIGN_OR_RETURN(p.model, LoadModel(model_dir, p.info, capacity));
-  p.cache = std::make_unique<KvCache>(c.num_layers, shape);
+  p.cache = p.model->CreateKvCache(shape);
   return p;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "server/runtime/batch.h"
@@ -32,8 +33,11 @@ class CausalLM {
  public:
   virtual ~CausalLM() = default;
   virtual const ModelConfig& config() const = 0;
-  // Runs the batch over the paged cache and writes logits for the rows in
-  // batch.logits_indices into `logits` ([num_logits, vocab_size]).
+  // The KV cache's memory on this model's backend.
+  virtual std::unique_ptr<KvCache> CreateKvCache(const kernels::PagedKvShape& shape) const = 0;
+  // Runs the batch over the paged cache (one this model created) and writes
+  // logits for the rows in batch.logits_indices into `logits` (host memory,
+  // [num_logits, vocab_size]).
   virtual absl::Status Forward(const ForwardBatch& batch, KvCache& cache, float* logits) = 0;
 };
 

@@ -8,17 +8,13 @@
 
 namespace kaon {
 
-KvCache::KvCache(int64_t num_layers, const kernels::PagedKvShape& shape) : shape_(shape) {
+HostKvCache::HostKvCache(int64_t num_layers, const kernels::PagedKvShape& shape) : KvCache(num_layers, shape) {
   k_.resize(num_layers);
   v_.resize(num_layers);
   for (int64_t l = 0; l < num_layers; ++l) {
     k_[l].reset(new float[shape.layer_elems()]);
     v_[l].reset(new float[shape.layer_elems()]);
   }
-}
-
-int64_t KvCache::BytesPerBlock(int64_t num_layers, const kernels::PagedKvShape& shape) {
-  return 2 * num_layers * shape.block_size * shape.slot_stride() * static_cast<int64_t>(sizeof(float));
 }
 
 BlockAllocator::BlockAllocator(int64_t num_blocks, std::optional<uint64_t> shuffle_seed)

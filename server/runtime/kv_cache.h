@@ -13,22 +13,33 @@
 
 namespace kaon {
 
+// The KV cache's memory, owned by the backend the model runs on (a model
+// creates it: CausalLM::CreateKvCache), in the layout of kernels/cpu/paged_kv.h.
 class KvCache {
  public:
-  KvCache(int64_t num_layers, const kernels::PagedKvShape& shape);
-
+  virtual ~KvCache() = default;
   const kernels::PagedKvShape& shape() const { return shape_; }
-  int64_t num_layers() const { return static_cast<int64_t>(k_.size()); }
+  int64_t num_layers() const { return num_layers_; }
+
+ protected:
+  KvCache(int64_t num_layers, const kernels::PagedKvShape& shape) : num_layers_(num_layers), shape_(shape) {}
+
+ private:
+  int64_t num_layers_;
+  kernels::PagedKvShape shape_;
+};
+
+// fp32 pools in host memory, for the CPU backend.
+class HostKvCache : public KvCache {
+ public:
+  HostKvCache(int64_t num_layers, const kernels::PagedKvShape& shape);
+
   float* k(int64_t layer) { return k_[layer].get(); }
   float* v(int64_t layer) { return v_[layer].get(); }
   const float* k(int64_t layer) const { return k_[layer].get(); }
   const float* v(int64_t layer) const { return v_[layer].get(); }
 
-  // Bytes one block takes over all layers (K and V), for capacity planning.
-  static int64_t BytesPerBlock(int64_t num_layers, const kernels::PagedKvShape& shape);
-
  private:
-  kernels::PagedKvShape shape_;
   // Left uninitialised: attention only reads slots this sequence wrote, and
   // untouched pages of a large pool cost no memory or start-up time.
   std::vector<std::unique_ptr<float[]>> k_;
