@@ -76,7 +76,11 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   capacity.max_num_logits = rc.max_num_seqs + rc.max_prompt_logits;
   capacity.max_seq_len = rc.max_model_len;
   capacity.num_threads = options.num_threads;
-  KAON_ASSIGN_OR_RETURN(p.model, LoadModel(model_dir, p.info, capacity));
+  if (options.model_loader) {
+    KAON_ASSIGN_OR_RETURN(p.model, options.model_loader(model_dir, p.info, capacity));
+  } else {
+    KAON_ASSIGN_OR_RETURN(p.model, LoadModel(model_dir, p.info, capacity));
+  }
   p.cache = p.model->CreateKvCache(shape);
   return p;
 }

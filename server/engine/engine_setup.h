@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,11 @@ struct EngineOptions {
   int64_t num_kv_blocks = 0;             // 0: sized automatically
   std::optional<uint64_t> block_shuffle_seed;  // scrambles the free-block order (tests)
   int num_threads = 0;                   // 0: hardware concurrency
+  // Builds the model in place of the CPU loader (the GPU check passes the
+  // CUDA backend's); unset = the CPU backend.
+  std::function<absl::StatusOr<std::unique_ptr<CausalLM>>(const std::string& model_dir, const ModelInfo& info,
+                                                          const ModelCapacity& capacity)>
+      model_loader;
 };
 
 // Checks option values and their consistency with the model; errors name the flag.
