@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The GPU check, run on the GPU machine (through the device tool's `run`).
+#
+# Build the binaries HERE (the development machine; same nvcc 13.0), from the
+# repository root, without absl/OpenBLAS/PCRE2/CLI11/GTest:
+#
+#   cmake -S . -B build-gpu -G Ninja -DKAON_GPU_CHECK_ONLY=ON -DCMAKE_BUILD_TYPE=Release
+#   cmake --build build-gpu
+#
+# then run this script there, carrying the binaries (build-gpu/ is git-ignored
+# by the /build-*/ rule, so it must be named in carry; the binary is ~2 MB):
+#
+#   run(command: "KAON_COMMIT=$(git rev-parse HEAD) bash tests/gpu/check.sh build-gpu/bin",
+#       carry: ["build-gpu/bin"], timeout_s: 420)
+#
+# (write the commit hash literally into the command: it runs on the device).
+# If BIN_DIR also holds kaon_gpu_model_check (tests/gpu_model, from the normal
+# build, whose extra shared libraries go to BIN_DIR/../lib via
+# tests/gpu_model/collect_libs.sh), it runs second: carry that lib/ folder too.
+#
+# kaon_gpu_check links the CUDA runtime, libstdc++ and libgcc statically; it
+# needs only glibc and libcublasLt.so.13 (~500 MB, part of the toolkit on the
+# GPU machine; too big to carry). Its RUNPATH covers $ORIGIN/../lib and the
+# usual toolkit folders; this script also looks for cuBLASLt elsewhere (e.g.
+# the nvidia-cublas Python wheel) if the loader cannot find it.
+#
+# If the binary does not start there (another image), build it on the device
+# instead, in the same call: cmake ... -B /tmp/build-gpu && cmake --build
+# /tmp/build-gpu -j16 && bash tests/gpu/check.sh /tmp/build-gpu/bin
+#
+# Usage: tests/gpu/check.sh [BIN_DIR] [extra kaon_gpu_check flags...]
+# Logs go to ${OUT:-/tmp/kaon-gpu-out}; the table is printed last. Exit status
+# is the check's (0 = all passed; 0 also when there is no GPU).
+set -u
+BIN_DIR="${1:-build-gpu/bin}"
+shift || true
+OUT_DIR="${OUT:-/tmp/kaon-gpu-out}"
+mkdir -p "$OUT_DIR"
+LOG="$OUT_DIR/kaon_gpu_check.log"
+
+echo "== kaon GPU check"
+date -u +"date: %Y-%m-%dT%H:%M:%SZ"
+if [ -n "${KAON_COMMIT:-}" ]; then  # the device's copy of the tree may have no .git
+  echo "commit: $KAON_COMMIT"
+elif [ -d .git ] && command -v git >/dev/null 2>&1; then
+  echo "commit: $(git rev-parse HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (+ local changes)')"
+else
+  echo "commit: unknown (no .git here)"
+fi
+if command -v nvidia-smi >/dev/null 2>&1; then
+  nvidia-smi -L
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem,temperature.gpu,power.draw \
+    --format=csv 2>/dev/null | tee "$OUT_DIR/nvidia-smi.csv" || true
+else
+  echo "nvidia-smi: not available"
+fi
+
+BIN="$BIN_DIR/kaon_gpu_check"
+if [ ! -x "$BIN" ]; then
+  echo "FAIL: $BIN not found (build it as the top of this script says, and carry $BIN_DIR)"
+  exit 2
+fi
+
+# Find libcublasLt.so.13 if the loader does not.
+if ldd "$BIN" 2>/dev/null | grep -q "not found"; then
+  for dir in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+             /usr/local/cuda-13*/lib64 /usr/lib/x86_64-linux-gnu \
+             $(python3 -c 'import nvidia, os; p = nvidia.__path__[0]; print(" ".join(os.path.join(p, d, "lib") for d in os.listdir(p)))' 2>/dev/null); do
+    if [ -e "$dir/libcublasLt.so.13" ]; then
+      export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      echo "using libcublasLt from $dir"
+      break
+    fi
+  done
+fi
+ldd "$BIN" > "$OUT_DIR/ldd.txt" 2>&1
+if grep -q "not found" "$OUT_DIR/ldd.txt"; then
+  echo "FAIL: missing shared libraries:"
+  grep "not found" "$OUT_DIR/ldd.txt"
+  exit 2
+fi
+
+# kaon_gpu_check stops starting new work on its own (correctness by 120 s,
+# timings by 170 s); `timeout` is the backstop for a hung kernel. With the
+# model check after it, the whole script stays under 5 minutes.
+timeout -k 10 200 "$BIN" --check-seconds=120 --deadline-seconds=170 "$@" > "$LOG" 2>&1
+rc=$?
+if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+  echo "kaon_gpu_check timed out (rc $rc); last lines:"
+  tail -n 40 "$LOG"
+fi
+
+# Part 2, when it was built and carried (tests/gpu_model; it needs the normal
+# build's shared libraries in $BIN_DIR/../lib, see tests/gpu_model/collect_libs.sh).
+MODEL_BIN="$BIN_DIR/kaon_gpu_model_check"
+MODEL_LOG="$OUT_DIR/kaon_gpu_model_check.log"
+model_rc=absent
+if [ -x "$MODEL_BIN" ]; then
+  timeout -k 10 90 "$MODEL_BIN" . > "$MODEL_LOG" 2>&1
+  model_rc=$?
+fi
+
+# The per-case lines stay in the logs; print the failures, then the tables
+# last (the device tool returns the tail of the output).
+grep -E "^(device 0|seed |part 1 took|no CUDA device|warning:)" "$LOG"
+grep -E "^  \[FAIL\]" "$LOG" | head -n 20
+if [ "$model_rc" != absent ]; then
+  echo
+  echo "== kaon_gpu_model_check (exit $model_rc), last lines of $MODEL_LOG:"
+  tail -n 30 "$MODEL_LOG"
+fi
+echo
+sed -n '/^== kaon GPU check/,$p' "$LOG"
+echo "check.sh: kaon_gpu_check exit $rc, kaon_gpu_model_check exit $model_rc; logs in $OUT_DIR"
+if [ $rc -ne 0 ]; then exit $rc; fi
+if [ "$model_rc" != absent ] && [ "$model_rc" -ne 0 ]; then exit "$model_rc"; fi
+exit 0
