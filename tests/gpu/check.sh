@@ -14,6 +14,7 @@
 #       carry: ["build-gpu/bin"], timeout_s: 420)
 #
 # (write the commit hash literally into the command: it runs on the device).
+# tests/gpu/bundle.sh does all of this preparation in one go.
 # If BIN_DIR also holds kaon_gpu_model_check (tests/gpu_model, from the normal
 # build, whose extra shared libraries go to BIN_DIR/../lib via
 # tests/gpu_model/collect_libs.sh), it runs second: carry that lib/ folder too.
