@@ -4,6 +4,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "server/cli/chat_template_command.h"
 #include "server/cli/generate_command.h"
 #include "server/cli/random_model_command.h"
 #include "server/cli/throughput_command.h"
@@ -122,6 +123,13 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"float32", "bfloat16"}));
 
+  std::string tpl_model;
+  std::optional<std::string> tpl_file;
+  CLI::App* chat_template =
+      app.add_subcommand("chat-template", "Render a chat template for one JSON request on stdin");
+  chat_template->add_option("model", tpl_model, "Hugging Face model directory")->required();
+  chat_template->add_option("--chat-template", tpl_file, "A Jinja template file to use instead of the model's");
+
   std::string tok_model;
   bool jsonl = false;
   CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize or detokenize JSON lines on stdin");
@@ -140,6 +148,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (*generate) return RunGenerateCommand(gen, std::cout, std::cerr);
+  if (*chat_template) return RunChatTemplateCommand(tpl_model, tpl_file, std::cin, std::cout, std::cerr);
   if (*random_model) return RunRandomModelCommand(rm, std::cout, std::cerr);
   if (*throughput) return RunThroughputCommand(tp, std::cout, std::cerr);
   if (*tokenize) return RunTokenizeCommand(tok_model, std::cin, std::cout, std::cerr);

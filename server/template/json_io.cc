@@ -43,8 +43,8 @@ namespace {
 void DumpString(std::string_view s, bool ensure_ascii, std::string& out) {
   out.push_back('"');
   auto hex4 = [&](unsigned v) {
-    char buf[8];
-    std::snprintf(buf, sizeof(buf), "\\u%04x", v);
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "\\u%04x", v & 0xFFFFu);
     out += buf;
   };
   if (!ensure_ascii || IsAscii(s)) {

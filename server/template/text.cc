@@ -367,20 +367,31 @@ std::string PyFloatRepr(double d) {
   std::string digits;
   for (char c : mant)
     if (c != '.') digits.push_back(c);
-  std::string out = neg ? "-" : "";
+  std::string out;
+  if (neg) out.push_back('-');
   if (exp < -4 || exp >= 16) {
-    out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    out.push_back(digits[0]);
+    if (digits.size() > 1) {
+      out.push_back('.');
+      out.append(digits, 1, std::string::npos);
+    }
     char eb[16];
     std::snprintf(eb, sizeof(eb), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    return out + eb;
+    out.append(eb);
+    return out;
   }
   if (exp < 0) {
-    out += "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+    out.append("0.");
+    out.append(static_cast<size_t>(-exp - 1), '0');
+    out.append(digits);
   } else if (static_cast<size_t>(exp) + 1 >= digits.size()) {
-    out += digits + std::string(exp + 1 - digits.size(), '0') + ".0";
+    out.append(digits);
+    out.append(exp + 1 - digits.size(), '0');
+    out.append(".0");
   } else {
-    out += digits.substr(0, exp + 1) + "." + digits.substr(exp + 1);
+    out.append(digits, 0, exp + 1);
+    out.push_back('.');
+    out.append(digits, exp + 1, std::string::npos);
   }
   return out;
 }

@@ -211,7 +211,7 @@ bool Equals(const Value& a, const Value& b) {
   }
 }
 
-bool Less(const Value& a, const Value& b, const char* op) {
+bool Less(const Value& a, const Value& b, const char* op, bool swapped) {
   if (a.is_undefined()) ThrowUndefined(a);
   if (b.is_undefined()) ThrowUndefined(b);
   if (a.is_number() && b.is_number()) {
@@ -224,12 +224,27 @@ bool Less(const Value& a, const Value& b, const char* op) {
     const auto& y = b.list()->items;
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
       if (Equals(x[i], y[i])) continue;
-      return Less(x[i], y[i], op);
+      return Less(x[i], y[i], op, swapped);
     }
     return x.size() < y.size();
   }
-  ThrowError(std::string("'") + op + "' not supported between instances of '" + TypeName(a) + "' and '" +
-             TypeName(b) + "'");
+  const Value& l = swapped ? b : a;
+  const Value& r = swapped ? a : b;
+  ThrowError(std::string("'") + op + "' not supported between instances of '" + TypeName(l) + "' and '" +
+             TypeName(r) + "'");
+}
+
+bool LessOrEqual(const Value& a, const Value& b, const char* op, bool swapped) {
+  if (a.is_undefined()) ThrowUndefined(a);
+  if (b.is_undefined()) ThrowUndefined(b);
+  if (a.is_number() && b.is_number()) {
+    if (a.is_float() || b.is_float()) return a.number_value() <= b.number_value();
+    return a.int_value() <= b.int_value();
+  }
+  if (a.is_string() && b.is_string()) return a.str() <= b.str();
+  if (a.is_list() && b.is_list() && a.list()->is_tuple == b.list()->is_tuple) return Equals(a, b) || Less(a, b, op, swapped);
+  Less(a, b, op, swapped);  // raises the TypeError
+  return false;
 }
 
 std::vector<Value> Iterate(const Value& v) {
@@ -285,6 +300,8 @@ bool Contains(const Value& c, const Value& item) {
       return false;
     case Value::kDict:
       if (c.dict()->is_namespace) break;
+      if ((item.is_list() && !item.list()->is_tuple) || item.is_dict())
+        ThrowError("unhashable type: '" + TypeName(item) + "'");
       return c.dict()->Find(item) != nullptr;
     default: break;
   }
@@ -339,6 +356,8 @@ Value Add(const Value& a, const Value& b) {
     items.insert(items.end(), b.list()->items.begin(), b.list()->items.end());
     return Value::MakeList(std::move(items), a.list()->is_tuple);
   }
+  if ((a.is_string() || a.is_list()) && !b.is_undefined())
+    ThrowError("can only concatenate " + TypeName(a) + " (not \"" + TypeName(b) + "\") to " + TypeName(a));
   BadOperands("+", a, b);
 }
 
@@ -409,7 +428,7 @@ Value Mod(const Value& a, const Value& b) {
       return Value(m);
     }
     int64_t x = a.int_value(), y = b.int_value();
-    if (y == 0) ThrowError("integer division or modulo by zero");
+    if (y == 0) ThrowError("integer modulo by zero");
     if (y == -1) return Value(int64_t{0});
     int64_t m = x % y;
     if (m != 0 && ((m < 0) != (y < 0))) m += y;
@@ -465,6 +484,10 @@ std::string FormatPercent(const std::string& fmt, const Value& args) {
   std::vector<Value> list;
   if (args.is_list() && args.list()->is_tuple) list = args.list()->items;
   else list.push_back(args);
+  // Python treats a lone non-tuple argument with __getitem__ as a mapping and does
+  // not complain when the format never uses it.
+  bool mapping_like = !(args.is_list() && args.list()->is_tuple) &&
+                      (args.is_list() || args.is_dict() || args.is_undefined());
   size_t next = 0;
   std::string out;
   for (size_t i = 0; i < fmt.size(); ++i) {
@@ -489,7 +512,7 @@ std::string FormatPercent(const std::string& fmt, const Value& args) {
       out += buf;
     } else ThrowError(std::string("unsupported format character '") + c + "'");
   }
-  if (next < list.size()) ThrowError("not all arguments converted during string formatting");
+  if (next < list.size() && !mapping_like) ThrowError("not all arguments converted during string formatting");
   return out;
 }
 }  // namespace
@@ -526,15 +549,9 @@ Value Slice(const Value& obj, const Value& start, const Value& stop, const Value
   int64_t st = s.value_or(1);
   if (st == 0) ThrowError("slice step cannot be zero");
   bool is_str = obj.is_string();
-  if (!is_str && !obj.is_list()) {
-    UndefinedInfo info;
-    info.has_obj = true;
-    info.obj_type = ObjectTypeRepr(obj);
-    info.name_is_str = false;
-    info.name = "slice(" + (b ? std::to_string(*b) : "None") + ", " + (e ? std::to_string(*e) : "None") + ", " +
-                (s ? std::to_string(*s) : "None") + ")";
-    return Value::Undefined(std::move(info));
-  }
+  // jinja2 compiles slices to a plain Python subscript, so failures raise.
+  if (obj.is_dict() && !obj.dict()->is_namespace) ThrowError("unhashable type: 'slice'");
+  if (!is_str && !obj.is_list()) ThrowError("'" + TypeName(obj) + "' object is not subscriptable");
   std::u32string u;
   if (is_str) u = DecodeUtf8(obj.str());
   int64_t n = is_str ? static_cast<int64_t>(u.size()) : static_cast<int64_t>(obj.list()->items.size());

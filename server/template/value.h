@@ -137,7 +137,8 @@ std::string UndefinedMessage(const UndefinedInfo* info);
 [[noreturn]] void ThrowUndefined(const Value& v);
 bool Equals(const Value& a, const Value& b);
 // a < b, raising TypeError-style errors for unorderable types (op names the operator).
-bool Less(const Value& a, const Value& b, const char* op = "<");
+bool Less(const Value& a, const Value& b, const char* op = "<", bool swapped = false);
+bool LessOrEqual(const Value& a, const Value& b, const char* op = "<=", bool swapped = false);
 // Iteration as Python does it: list items, dict keys, string code points, Undefined empty.
 std::vector<Value> Iterate(const Value& v);
 int64_t Length(const Value& v);
