@@ -7,7 +7,7 @@
 #include "server/tokenizer/normalizer.h"
 #include "server/tokenizer/regex.h"
 #include "server/tokenizer/unicode.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 
 namespace kaon {
 namespace {

@@ -6,7 +6,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 #include "server/common/status.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 
 namespace kaon {
 namespace {

@@ -3,7 +3,7 @@
 #include "server/common/status.h"
 #include "server/tokenizer/byte_level.h"
 #include "server/tokenizer/replace_pattern.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 
 namespace kaon {
 namespace {

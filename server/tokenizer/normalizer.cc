@@ -5,7 +5,7 @@
 #include "server/common/status.h"
 #include "server/tokenizer/replace_pattern.h"
 #include "server/tokenizer/unicode.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 
 namespace kaon {
 namespace {

@@ -6,7 +6,7 @@
 #include "server/common/status.h"
 #include "server/tokenizer/byte_level.h"
 #include "server/tokenizer/regex.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 
 namespace kaon {
 namespace {

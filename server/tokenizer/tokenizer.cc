@@ -9,7 +9,7 @@
 #include "server/tokenizer/normalizer.h"
 #include "server/tokenizer/post_processor.h"
 #include "server/tokenizer/pre_tokenizer.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 
 namespace kaon {
 namespace {

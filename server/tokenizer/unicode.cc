@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 
 namespace kaon::unicode {
 namespace {

@@ -13,7 +13,7 @@
 
 #include "nlohmann/json.hpp"
 #include "server/tokenizer/tokenizer.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 #include "tests/common/test_paths.h"
 
 namespace kaon {

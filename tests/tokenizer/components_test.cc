@@ -10,7 +10,7 @@
 #include "server/tokenizer/regex.h"
 #include "server/tokenizer/tokenizer.h"
 #include "server/tokenizer/unicode.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 #include "tests/tokenizer/test_tokenizers.h"
 
 namespace kaon {

@@ -5,7 +5,7 @@
 #include <random>
 
 #include "server/tokenizer/tokenizer.h"
-#include "server/tokenizer/utf8.h"
+#include "server/common/utf8.h"
 #include "tests/common/test_paths.h"
 #include "tests/tokenizer/test_tokenizers.h"
 
