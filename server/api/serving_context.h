@@ -1,0 +1,23 @@
+// What request parsing needs to know about the served model. Borrowed
+// pointers: the server owns the tokenizer and template for its lifetime.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace kaon {
+class Tokenizer;
+class ChatTemplate;
+}  // namespace kaon
+
+namespace kaon::api {
+
+struct ServingContext {
+  std::string served_model_name;
+  const Tokenizer* tokenizer = nullptr;
+  const ChatTemplate* chat_template = nullptr;  // null: chat requests get a 400
+  int64_t max_model_len = 0;
+  int64_t vocab_size = 0;
+};
+
+}  // namespace kaon::api
