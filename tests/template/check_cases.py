@@ -6,46 +6,18 @@ expectation (output, or error message) still matches.
   check_cases.py render_cases.json            # verify (a CTest test)
   check_cases.py render_cases.json --update   # refresh expectations after adding cases
 """
-import datetime
 import json
+import os
 import sys
 
-import jinja2
-from jinja2 import nodes
-from jinja2.ext import Extension, loopcontrols
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_jinja_env import make_env as make_hf_env  # noqa: E402
 
 NOW = 1722000000  # must match render_cases_test.cc
 
 
-class Generation(Extension):
-    """transformers' {% generation %} tag, rendering its body through."""
-    tags = {"generation"}
-
-    def parse(self, parser):
-        lineno = next(parser.stream).lineno
-        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
-        return nodes.CallBlock(self.call_method("_render"), [], [], body).set_lineno(lineno)
-
-    def _render(self, caller):
-        return caller()
-
-
 def make_env():
-    def raise_exception(message):
-        raise jinja2.exceptions.TemplateError(message)
-
-    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
-        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-    def strftime_now(fmt):
-        return datetime.datetime.fromtimestamp(NOW, datetime.timezone.utc).strftime(fmt)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols, Generation])
-    env.filters["tojson"] = tojson
-    env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = strftime_now
-    return env
+    return make_hf_env(NOW)
 
 
 def render(env, case):

@@ -9,19 +9,19 @@ Exit status 0 when every case matches: identical bytes, or both sides failing
 (raise_exception messages must then match too).
 """
 import argparse
-import datetime
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "template"))
 import gen_conversations  # noqa: E402
+from hf_jinja_env import make_env as make_hf_env  # noqa: E402
 
 import jinja2  # noqa: E402
-from jinja2.ext import loopcontrols  # noqa: E402
-from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: E402
 
 NOW = 1722000000  # 2024-07-26 13:20 UTC: a fixed clock for strftime_now on both sides
 CONVERSATIONS_PER_TEMPLATE = 50
@@ -33,20 +33,7 @@ class RaisedByTemplate(Exception):
 
 
 def make_env():
-    def raise_exception(message):
-        raise jinja2.exceptions.TemplateError(message)
-
-    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
-        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-    def strftime_now(fmt):
-        return datetime.datetime.fromtimestamp(NOW, datetime.timezone.utc).strftime(fmt)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-    env.filters["tojson"] = tojson
-    env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = strftime_now
-    return env
+    return make_hf_env(NOW)
 
 
 def special_tokens(config):
