@@ -27,22 +27,38 @@ void RequestHandle::Abort() {
 }
 
 std::optional<RequestOutput> RequestHandle::Next() {
-  if (best_of_n_ == 0) return NextStreamed();
-  if (!ranked_) RankBestOf();
+  if (best_of_n_ == 0) return NextStreamed(/*wait=*/true);
+  if (!ranked_) CollectBestOf(/*wait=*/true);
   if (ranked_->empty()) return std::nullopt;
   RequestOutput ev = std::move(ranked_->front());
   ranked_->erase(ranked_->begin());
   return ev;
 }
 
-void RequestHandle::RankBestOf() {
-  std::vector<RequestOutput> all(choices_.size());
-  std::vector<double> score(choices_.size(), 0.0);
-  while (std::optional<RequestOutput> ev = NextStreamed()) {
-    RequestOutput& acc = all[ev->index];
+std::optional<RequestOutput> RequestHandle::TryNext() {
+  if (best_of_n_ == 0) return NextStreamed(/*wait=*/false);
+  if (!ranked_ && !CollectBestOf(/*wait=*/false)) return std::nullopt;
+  if (ranked_->empty()) return std::nullopt;
+  RequestOutput ev = std::move(ranked_->front());
+  ranked_->erase(ranked_->begin());
+  return ev;
+}
+
+bool RequestHandle::done() const {
+  if (best_of_n_ != 0) return ranked_.has_value() && ranked_->empty();
+  return num_finished_ == static_cast<int64_t>(choices_.size());
+}
+
+bool RequestHandle::CollectBestOf(bool wait) {
+  if (best_of_acc_.empty()) {
+    best_of_acc_.resize(choices_.size());
+    best_of_score_.assign(choices_.size(), 0.0);
+  }
+  while (std::optional<RequestOutput> ev = NextStreamed(wait)) {
+    RequestOutput& acc = best_of_acc_[ev->index];
     acc.index = ev->index;
     acc.token_ids.insert(acc.token_ids.end(), ev->token_ids.begin(), ev->token_ids.end());
-    for (const SampleResult& lp : ev->logprobs) score[ev->index] += lp.logprob;
+    for (const SampleResult& lp : ev->logprobs) best_of_score_[ev->index] += lp.logprob;
     acc.logprobs.insert(acc.logprobs.end(), ev->logprobs.begin(), ev->logprobs.end());
     acc.prompt_logprobs.insert(acc.prompt_logprobs.end(), ev->prompt_logprobs.begin(), ev->prompt_logprobs.end());
     acc.text += ev->text;
@@ -53,21 +69,26 @@ void RequestHandle::RankBestOf() {
       acc.error = ev->error;
     }
   }
-  std::vector<size_t> order(all.size());
+  if (num_finished_ < static_cast<int64_t>(choices_.size())) return false;
+  std::vector<size_t> order(best_of_acc_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return best_of_score_[a] > best_of_score_[b]; });
   ranked_.emplace();
   for (int32_t i = 0; i < best_of_n_; ++i) {
-    RequestOutput ev = std::move(all[order[i]]);
+    RequestOutput ev = std::move(best_of_acc_[order[i]]);
     ev.index = i;
     if (!client_logprobs_) ev.logprobs.clear();
     ranked_->push_back(std::move(ev));
   }
+  return true;
 }
 
-std::optional<RequestOutput> RequestHandle::NextStreamed() {
+std::optional<RequestOutput> RequestHandle::NextStreamed(bool wait) {
   while (num_finished_ < static_cast<int64_t>(choices_.size())) {
-    RequestOutput ev = channel_->Pop();
+    std::optional<RequestOutput> next = wait ? std::optional<RequestOutput>(channel_->Pop()) : channel_->TryPop();
+    if (!next) return std::nullopt;
+    RequestOutput ev = std::move(*next);
     Choice& c = choices_.at(ev.index);
     if (c.finished) continue;  // e.g. the abort that follows a stop string
     if (!ev.error.empty()) {

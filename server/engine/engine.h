@@ -70,6 +70,14 @@ class RequestHandle {
   // candidate and the n with the highest cumulative logprob follow, one
   // complete event each.
   std::optional<RequestOutput> Next();
+  // Non-blocking Next for event-loop consumers: an event if one is ready;
+  // nullopt when none is (check done() to tell "finished" from "not yet").
+  // With best_of > n, events appear only once every candidate has finished.
+  std::optional<RequestOutput> TryNext();
+  bool done() const;
+  // Calls `notify` (on the engine thread; it must not block) whenever new
+  // events may be ready. See RequestChannel::SetNotify.
+  void SetNotify(std::function<void()> notify) { channel_->SetNotify(std::move(notify)); }
   // Stops every unfinished choice; their final events still follow.
   void Abort();
   int64_t id() const { return id_; }
@@ -85,8 +93,11 @@ class RequestHandle {
   };
   RequestHandle(Engine* engine, int64_t id, std::shared_ptr<RequestChannel> channel, int64_t num_prompt_tokens)
       : engine_(engine), id_(id), channel_(std::move(channel)), num_prompt_tokens_(num_prompt_tokens) {}
-  std::optional<RequestOutput> NextStreamed();
-  void RankBestOf();
+  // The next processed event; blocks when `wait`, else nullopt if none is ready.
+  std::optional<RequestOutput> NextStreamed(bool wait);
+  // Folds candidate events into best_of_acc_ until all finished (true) or,
+  // without `wait`, none is ready (false); then ranks into ranked_.
+  bool CollectBestOf(bool wait);
 
   Engine* engine_;
   int64_t id_;
@@ -98,6 +109,8 @@ class RequestHandle {
   int32_t best_of_n_ = 0;
   bool client_logprobs_ = true;
   std::optional<std::vector<RequestOutput>> ranked_;
+  std::vector<RequestOutput> best_of_acc_;
+  std::vector<double> best_of_score_;
 };
 
 class Engine {

@@ -16,9 +16,16 @@ void RequestChannel::Merge(RequestOutput& into, RequestOutput&& more) {
   if (!more.error.empty()) into.error = std::move(more.error);
 }
 
+void RequestChannel::SetNotify(std::function<void()> notify) {
+  std::lock_guard<std::mutex> lock(mu_);
+  notify_ = std::move(notify);
+}
+
 void RequestChannel::Push(RequestOutput event) {
+  std::function<void()> notify;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    notify = notify_;
     // Merging is only valid within one choice and before it finished.
     auto same_choice = [&](const RequestOutput& e) { return e.index == event.index && !e.finished(); };
     if (pending_.size() >= max_pending_) {
@@ -26,6 +33,7 @@ void RequestChannel::Push(RequestOutput event) {
         if (same_choice(*it)) {
           Merge(*it, std::move(event));
           cv_.notify_one();
+          if (notify) notify();
           return;
         }
       }
@@ -33,6 +41,7 @@ void RequestChannel::Push(RequestOutput event) {
     pending_.push_back(std::move(event));
   }
   cv_.notify_one();
+  if (notify) notify();
 }
 
 RequestOutput RequestChannel::Pop() {

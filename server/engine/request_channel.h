@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -23,6 +24,11 @@ class RequestChannel {
   RequestOutput Pop();
   // Consumer side: an event if one is ready.
   std::optional<RequestOutput> TryPop();
+  // Consumer side, for event-loop consumers (no thread per stream): `notify`
+  // runs on the engine thread after every Push, outside the channel's lock;
+  // it must only schedule work (e.g. post to an io_context), never block.
+  // Set it before the events it should cover can arrive, or poll once after.
+  void SetNotify(std::function<void()> notify);
 
  private:
   static void Merge(RequestOutput& into, RequestOutput&& more);
@@ -31,6 +37,7 @@ class RequestChannel {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<RequestOutput> pending_;
+  std::function<void()> notify_;  // guarded by mu_; copied out to call
 };
 
 }  // namespace kaon

@@ -2,6 +2,8 @@
 // (blocks freed), n > 1, queue limits, parameter errors, and the
 // distribution of seeded samples.
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -58,6 +60,48 @@ TEST(EngineApi, StreamedTextMatchesGoldenAndStopsAtStopString) {
   EXPECT_EQ(by_id.finish, FinishReason::kStop);
   EXPECT_EQ(std::get<int32_t>(by_id.stop_reason), full.ids[3]);
   EXPECT_EQ(by_id.ids.size(), 4u);
+}
+
+// Event-loop consumption: a notify callback plus TryNext, no blocking Next.
+TEST(EngineApi, NotifyAndTryNextDeliverTheSameStream) {
+  auto engine = MakeEngine(testing::BundledModelDir());
+  const auto g = Goldens()["cases"][0];
+  for (int32_t best_of : {0, 3}) {
+    GenerationRequest r = Greedy(g["prompt_token_ids"].get<std::vector<int32_t>>(), 128);
+    if (best_of) {
+      r.params.best_of = best_of;
+      r.params.temperature = 0.0f;
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    int notified = 0;
+    auto h = engine->Submit(r);
+    ASSERT_TRUE(h.ok());
+    (*h)->SetNotify([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      ++notified;
+      cv.notify_one();
+    });
+    std::string text;
+    std::vector<int32_t> ids;
+    int seen = 0;
+    while (!(*h)->done()) {
+      while (auto ev = (*h)->TryNext()) {
+        text += ev->text;
+        ids.insert(ids.end(), ev->token_ids.begin(), ev->token_ids.end());
+      }
+      if ((*h)->done()) break;
+      std::unique_lock<std::mutex> lock(mu);
+      // Events that arrived before SetNotify are caught by the poll above;
+      // later ones notify. The timeout only bounds a broken notify path.
+      ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return notified != seen; }));
+      seen = notified;
+    }
+    EXPECT_EQ(text, g["greedy_text"].get<std::string>()) << "best_of " << best_of;
+    EXPECT_EQ(ids.size(), 128u);
+    EXPECT_GT(notified, 0);
+    EXPECT_FALSE((*h)->TryNext().has_value());
+  }
 }
 
 TEST(EngineApi, DroppingAHandleAbortsAndFreesBlocks) {
