@@ -7,6 +7,7 @@
 #include "server/cli/chat_template_command.h"
 #include "server/cli/generate_command.h"
 #include "server/cli/random_model_command.h"
+#include "server/cli/serve_command.h"
 #include "server/cli/throughput_command.h"
 #include "server/cli/tokenize_command.h"
 
@@ -67,15 +68,18 @@ int Main(int argc, char** argv) {
   CLI::App app{"kaon: an LLM inference server with an OpenAI-compatible API"};
   app.require_subcommand(1);
 
-  std::string serve_model = DefaultModelDir();
-  std::string host = "127.0.0.1";
-  int port = 8000;
+  ServeFlags sf;
+  sf.model_dir = DefaultModelDir();
   CLI::App* serve = app.add_subcommand("serve", "Serve a model over HTTP (OpenAI API)");
-  serve->add_option("model", serve_model, "Hugging Face model directory")->capture_default_str();
-  serve->add_option("--host", host, "Address to listen on")->capture_default_str();
-  serve->add_option("--port", port, "Port to listen on")->capture_default_str()->check(CLI::Range(1, 65535));
-  EngineConfig serve_engine;
-  AddEngineFlags(serve, &serve_engine);
+  serve->add_option("model", sf.model_dir, "Hugging Face model directory")->capture_default_str();
+  serve->add_option("--host", sf.host, "Address to listen on")->capture_default_str();
+  serve->add_option("--port", sf.port, "Port to listen on (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  serve->add_option("--served-model-name", sf.served_model_name,
+                    "Model name clients must use (default: the directory's name)");
+  serve->add_option("--chat-template", sf.chat_template_file, "A Jinja template file to use instead of the model's");
+  AddEngineFlags(serve, &sf.engine);
 
   GenerateFlags gen;
   CLI::App* generate = app.add_subcommand("generate", "Generate text offline through the engine");
@@ -142,11 +146,7 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   }
 
-  if (*serve) {
-    std::cerr << "kaon serve: the HTTP server is not implemented yet (model " << serve_model << ", "
-              << host << ":" << port << "); use `kaon generate` for now\n";
-    return 2;
-  }
+  if (*serve) return RunServeCommand(sf, std::cout, std::cerr);
   if (*generate) return RunGenerateCommand(gen, std::cout, std::cerr);
   if (*chat_template) return RunChatTemplateCommand(tpl_model, tpl_file, std::cin, std::cout, std::cerr);
   if (*random_model) return RunRandomModelCommand(rm, std::cout, std::cerr);
