@@ -246,17 +246,10 @@ class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(""); }
   void StartServer(const std::string& chat_template) {
-    // Prefer the real `kaon serve`; until it is wired (or if it rejects
-    // port 0) the test driver runs the same RunServeCommand.
+    // The real binary, as users run it.
     std::vector<std::string> kaon = {testing::BinDir() + "/kaon", "serve", BundledModel(), "--port", "0"};
-    std::vector<std::string> driver = {testing::BinDir() + "/kaon_http_serve_driver", BundledModel(), "0"};
-    if (!chat_template.empty()) {
-      kaon.insert(kaon.end(), {"--chat-template", chat_template});
-      driver.push_back(chat_template);
-    }
-    if (!server_.Start(kaon)) {
-      ASSERT_TRUE(server_.Start(driver)) << "the server did not announce itself";
-    }
+    if (!chat_template.empty()) kaon.insert(kaon.end(), {"--chat-template", chat_template});
+    ASSERT_TRUE(server_.Start(kaon)) << "kaon serve did not announce itself";
     EXPECT_NE(server_.line().find(" as stories260k on http://127.0.0.1:"), std::string::npos) << server_.line();
   }
   void TearDown() override {
