@@ -55,11 +55,29 @@ absl::Status Scheduler::Add(std::unique_ptr<Request> r) {
   return absl::OkStatus();
 }
 
+bool Scheduler::WaitsForFirstSibling(const Request* r) const {
+  // Choices 1..n-1 of a request share its prompt: admitting them only once
+  // choice 0 has computed it lets them take its blocks from the prefix cache
+  // instead of computing the same prompt n times.
+  if (r->sample_index == 0 || r->params.prompt_logprobs >= 0 || !kv_->prefix_caching_enabled()) return false;
+  auto it = requests_.find(r->id - r->sample_index);
+  if (it == requests_.end()) return false;  // finished or aborted: nothing to wait for
+  const Request* first = it->second.get();
+  return first->sample_index == 0 && first->num_computed_tokens < first->num_prompt_tokens;
+}
+
 std::deque<Request*>::iterator Scheduler::NextWaiting() {
-  if (config_.policy == SchedulingPolicy::kFcfs) return waiting_.begin();
-  return std::min_element(waiting_.begin(), waiting_.end(), [](const Request* a, const Request* b) {
-    return a->priority != b->priority ? a->priority < b->priority : a->arrival < b->arrival;
-  });
+  auto eligible = [&](const Request* r) { return !WaitsForFirstSibling(r); };
+  if (config_.policy == SchedulingPolicy::kFcfs) return std::find_if(waiting_.begin(), waiting_.end(), eligible);
+  auto best = waiting_.end();
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if (!eligible(*it)) continue;
+    if (best == waiting_.end() || (*it)->priority < (*best)->priority ||
+        ((*it)->priority == (*best)->priority && (*it)->arrival < (*best)->arrival)) {
+      best = it;
+    }
+  }
+  return best;
 }
 
 size_t Scheduler::PreemptionVictim() const {
@@ -144,6 +162,7 @@ SchedulerOutput Scheduler::Schedule() {
   while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
          num_running() < config_.max_num_seqs) {
     auto it = NextWaiting();
+    if (it == waiting_.end()) break;  // only choices waiting for their first sibling
     Request* r = *it;
     KvCacheManager::PrefixHit hit;
     // Cached tokens have no logits, so prompt-logprob requests compute all.

@@ -81,8 +81,11 @@ class Scheduler {
   const SchedulerConfig& config() const { return config_; }
 
  private:
-  // Picks the next waiting request (FCFS: front; priority: lowest value).
+  // Picks the next waiting request (FCFS: front; priority: lowest value),
+  // skipping n > 1 choices whose first sibling has not computed the prompt;
+  // end() if none can go.
   std::deque<Request*>::iterator NextWaiting();
+  bool WaitsForFirstSibling(const Request* r) const;
   // The running request to preempt: the latest arrival (FCFS) or the largest
   // priority value, latest arrival among equals.
   size_t PreemptionVictim() const;

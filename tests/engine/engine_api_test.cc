@@ -125,7 +125,7 @@ TEST(EngineApi, DroppingAHandleAbortsAndFreesBlocks) {
 TEST(EngineApi, ParallelSamplesShareThePrompt) {
   auto engine = MakeEngine(testing::BundledModelDir());
   GenerationRequest r;
-  r.prompt_ids = Goldens()["cases"][1]["prompt_token_ids"].get<std::vector<int32_t>>();
+  r.prompt_ids = Goldens()["cases"][3]["prompt_token_ids"].get<std::vector<int32_t>>();
   r.params.n = 4;
   r.params.seed = 7;
   r.params.max_tokens = 24;
@@ -140,6 +140,10 @@ TEST(EngineApi, ParallelSamplesShareThePrompt) {
     distinct.insert(c.ids);
   }
   EXPECT_GT(distinct.size(), 1u);
+  // Choices after the first reuse its prompt blocks through the prefix cache.
+  const int64_t full_blocks = (static_cast<int64_t>(r.prompt_ids.size()) - 1) / 16 * 16;
+  EXPECT_EQ(choices[0].usage.cached_tokens, 0);
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(choices[i].usage.cached_tokens, full_blocks) << i;
   // Reproducible: the same seed gives the same four choices.
   const auto again = DrainAll(**engine->Submit(r), 4);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(again[i].ids, choices[i].ids);
