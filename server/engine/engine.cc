@@ -127,24 +127,21 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const std::string& model_
   e->config_ = config;
   KAON_ASSIGN_OR_RETURN(EngineParts parts, LoadEngineParts(model_dir, config.options));
   KAON_ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::FromModelDir(model_dir));
-  e->info_ = std::move(parts.info);
-  e->runner_config_ = parts.runner_config;
-  e->model_ = std::move(parts.model);
-  e->cache_ = std::move(parts.cache);
-  e->runner_ = std::make_unique<ModelRunner>(*e->model_, *e->cache_, e->runner_config_);
-  e->kv_ = std::make_unique<KvCacheManager>(e->cache_->shape().num_blocks, e->runner_config_.block_size,
+  e->parts_ = std::move(parts);
+  e->runner_ = std::make_unique<ModelRunner>(*e->parts_.model, *e->parts_.cache, e->parts_.runner_config);
+  e->kv_ = std::make_unique<KvCacheManager>(e->parts_.cache->shape().num_blocks, e->parts_.runner_config.block_size,
                                             config.enable_prefix_caching);
   SchedulerConfig sc;
-  sc.max_num_batched_tokens = e->runner_config_.max_num_batched_tokens;
-  sc.max_num_seqs = e->runner_config_.max_num_seqs;
-  sc.max_model_len = e->runner_config_.max_model_len;
+  sc.max_num_batched_tokens = e->parts_.runner_config.max_num_batched_tokens;
+  sc.max_num_seqs = e->parts_.runner_config.max_num_seqs;
+  sc.max_model_len = e->parts_.runner_config.max_model_len;
   sc.policy = config.policy;
   // The queue limit is enforced synchronously in Submit, not on the engine thread.
   sc.max_num_queued_requests = 0;
-  sc.max_prompt_logprob_tokens = e->runner_config_.max_prompt_logits;
+  sc.max_prompt_logprob_tokens = e->parts_.runner_config.max_prompt_logits;
   e->scheduler_ = std::make_unique<Scheduler>(sc, e->kv_.get());
-  e->scheduler_->set_eos_ids(e->info_.config.eos_token_ids);
-  const int64_t vocab = e->info_.config.vocab_size;
+  e->scheduler_->set_eos_ids(e->parts_.info.config.eos_token_ids);
+  const int64_t vocab = e->parts_.info.config.vocab_size;
   e->sampler_ = std::make_unique<Sampler>(vocab);
   // Padded model vocabularies (Qwen2.5: 152064 rows for 151665 tokens) must
   // never sample an id the tokenizer cannot decode.
@@ -164,7 +161,7 @@ Engine::~Engine() {
 
 absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest request) {
   const SamplingParams& p = request.params;
-  const int64_t vocab = info_.config.vocab_size;
+  const int64_t vocab = parts_.info.config.vocab_size;
   KAON_RETURN_IF_ERROR(p.Validate(vocab));
   const int64_t prompt = static_cast<int64_t>(request.prompt_ids.size());
   if (prompt == 0) return absl::InvalidArgumentError("the prompt must contain at least one token");
@@ -175,9 +172,9 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest 
     }
   }
   const int64_t total = prompt + p.max_tokens;
-  if (total > runner_config_.max_model_len) {
+  if (total > parts_.runner_config.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "This model's maximum context length is ", runner_config_.max_model_len,
+        "This model's maximum context length is ", parts_.runner_config.max_model_len,
         " tokens. However, you requested ", total, " tokens (", prompt, " in the prompt, ", p.max_tokens,
         " for the completion). Please reduce the prompt or max_tokens."));
   }
@@ -338,9 +335,9 @@ void Engine::Step() {
     return;
   }
 
-  const int64_t vocab = info_.config.vocab_size;
+  const int64_t vocab = parts_.info.config.vocab_size;
   CollectPromptLogprobs(out, logits->data());
-  const auto& eos = info_.config.eos_token_ids;
+  const auto& eos = parts_.info.config.eos_token_ids;
   sampled_.clear();
   samples_.clear();
   int64_t row = 0;
@@ -373,7 +370,7 @@ void Engine::Step() {
 }
 
 void Engine::CollectPromptLogprobs(const SchedulerOutput& out, const float* logits) {
-  const int64_t vocab = info_.config.vocab_size;
+  const int64_t vocab = parts_.info.config.vocab_size;
   // Prompt rows come after one sampling row per sampling step.
   int64_t row = 0;
   for (const SequenceStep& step : steps_) row += step.wants_logits ? 1 : 0;

@@ -126,9 +126,9 @@ class Engine {
   // its final events still reach the handle. Thread-safe.
   void Abort(int64_t request_id);
 
-  const ModelInfo& info() const { return info_; }
+  const ModelInfo& info() const { return parts_.info; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  int64_t max_model_len() const { return runner_config_.max_model_len; }
+  int64_t max_model_len() const { return parts_.runner_config.max_model_len; }
   EngineStats stats() const;
 
  private:
@@ -147,12 +147,9 @@ class Engine {
   void Finish(std::unique_ptr<Request> r, const std::string& error = "");
   void PublishStats();
 
-  ModelInfo info_;
-  RunnerConfig runner_config_;
+  EngineParts parts_;  // info, runner config, model, KV cache memory
   EngineConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<CausalLM> model_;
-  std::unique_ptr<KvCache> cache_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Scheduler> scheduler_;

@@ -12,13 +12,10 @@ absl::StatusOr<std::unique_ptr<OfflineEngine>> OfflineEngine::Create(const std::
                                                                      const EngineOptions& options) {
   std::unique_ptr<OfflineEngine> e(new OfflineEngine());
   KAON_ASSIGN_OR_RETURN(EngineParts parts, LoadEngineParts(model_dir, options));
-  e->info_ = std::move(parts.info);
-  e->runner_config_ = parts.runner_config;
-  e->model_ = std::move(parts.model);
-  e->cache_ = std::move(parts.cache);
-  e->allocator_ = std::make_unique<BlockAllocator>(e->cache_->shape().num_blocks, options.block_shuffle_seed);
-  e->runner_ = std::make_unique<ModelRunner>(*e->model_, *e->cache_, e->runner_config_);
-  const ModelConfig& c = e->info_.config;
+  e->parts_ = std::move(parts);
+  e->allocator_ = std::make_unique<BlockAllocator>(e->parts_.cache->shape().num_blocks, options.block_shuffle_seed);
+  e->runner_ = std::make_unique<ModelRunner>(*e->parts_.model, *e->parts_.cache, e->parts_.runner_config);
+  const ModelConfig& c = e->parts_.info.config;
   e->sample_scratch_.resize(2 * c.vocab_size);
   return e;
 }
@@ -27,14 +24,14 @@ absl::Status OfflineEngine::Validate(const GenerateRequest& r) const {
   const int64_t n = static_cast<int64_t>(r.prompt_ids.size());
   if (n == 0) return absl::InvalidArgumentError("the prompt must contain at least one token");
   for (int32_t id : r.prompt_ids) {
-    if (id < 0 || id >= info_.config.vocab_size) {
+    if (id < 0 || id >= parts_.info.config.vocab_size) {
       return absl::InvalidArgumentError(absl::StrCat("prompt token id ", id, " is outside the vocabulary (0..",
-                                                     info_.config.vocab_size - 1, ")"));
+                                                     parts_.info.config.vocab_size - 1, ")"));
     }
   }
-  if (n >= runner_config_.max_model_len) {
+  if (n >= parts_.runner_config.max_model_len) {
     return absl::InvalidArgumentError(absl::StrCat("the prompt has ", n, " tokens; max_model_len is ",
-                                                   runner_config_.max_model_len));
+                                                   parts_.runner_config.max_model_len));
   }
   if (r.max_tokens <= 0) return absl::InvalidArgumentError("max_tokens must be at least 1");
   const auto& s = r.sampling;
@@ -47,7 +44,7 @@ absl::Status OfflineEngine::Validate(const GenerateRequest& r) const {
 }
 
 absl::Status OfflineEngine::EnsureBlocks(int64_t num_tokens, std::vector<int32_t>* blocks) {
-  const int64_t needed = (num_tokens + runner_config_.block_size - 1) / runner_config_.block_size;
+  const int64_t needed = (num_tokens + parts_.runner_config.block_size - 1) / parts_.runner_config.block_size;
   while (static_cast<int64_t>(blocks->size()) < needed) {
     std::optional<int32_t> b = allocator_->Allocate();
     if (!b) return absl::ResourceExhaustedError("the KV cache has no free blocks left");
@@ -58,7 +55,7 @@ absl::Status OfflineEngine::EnsureBlocks(int64_t num_tokens, std::vector<int32_t
 
 absl::StatusOr<GenerateResult> OfflineEngine::Generate(const GenerateRequest& request) {
   KAON_RETURN_IF_ERROR(Validate(request));
-  const int64_t vocab = info_.config.vocab_size;
+  const int64_t vocab = parts_.info.config.vocab_size;
   kernels::cpu::SamplingParams sampling = request.sampling;
   if (sampling.seed == 0 && sampling.temperature > 0.0f) sampling.seed = std::random_device{}();
 
@@ -79,7 +76,7 @@ absl::StatusOr<GenerateResult> OfflineEngine::Generate(const GenerateRequest& re
     // Chunked prefill: at most max_num_batched_tokens per step; the last
     // chunk (and every decode step) asks for logits.
     const int64_t chunk = std::min<int64_t>(static_cast<int64_t>(tokens.size()) - computed,
-                                            runner_config_.max_num_batched_tokens);
+                                            parts_.runner_config.max_num_batched_tokens);
     const bool last_chunk = computed + chunk == static_cast<int64_t>(tokens.size());
     KAON_RETURN_IF_ERROR(EnsureBlocks(computed + chunk, &blocks));
     SequenceStep step;
@@ -101,13 +98,13 @@ absl::StatusOr<GenerateResult> OfflineEngine::Generate(const GenerateRequest& re
     result.token_ids.push_back(next);
     tokens.push_back(next);
 
-    const auto& eos = info_.config.eos_token_ids;
+    const auto& eos = parts_.info.config.eos_token_ids;
     if (!request.ignore_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
       result.finish_reason = "stop";
       break;
     }
     if (static_cast<int64_t>(result.token_ids.size()) >= request.max_tokens ||
-        static_cast<int64_t>(tokens.size()) >= runner_config_.max_model_len) {
+        static_cast<int64_t>(tokens.size()) >= parts_.runner_config.max_model_len) {
       result.finish_reason = "length";
       break;
     }

@@ -38,8 +38,8 @@ class OfflineEngine {
   static absl::StatusOr<std::unique_ptr<OfflineEngine>> Create(const std::string& model_dir,
                                                                const EngineOptions& options);
 
-  const ModelInfo& info() const { return info_; }
-  int64_t max_model_len() const { return runner_config_.max_model_len; }
+  const ModelInfo& info() const { return parts_.info; }
+  int64_t max_model_len() const { return parts_.runner_config.max_model_len; }
   int64_t num_kv_blocks() const { return allocator_->num_blocks(); }
 
   absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request);
@@ -49,10 +49,7 @@ class OfflineEngine {
   absl::Status Validate(const GenerateRequest& request) const;
   absl::Status EnsureBlocks(int64_t num_tokens, std::vector<int32_t>* blocks);
 
-  ModelInfo info_;
-  RunnerConfig runner_config_;
-  std::unique_ptr<CausalLM> model_;
-  std::unique_ptr<KvCache> cache_;
+  EngineParts parts_;  // info, runner config, model, KV cache memory
   std::unique_ptr<BlockAllocator> allocator_;
   std::unique_ptr<ModelRunner> runner_;
   std::vector<float> sample_scratch_;
