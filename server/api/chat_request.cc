@@ -56,16 +56,7 @@ std::optional<std::string> TrimAfterFinalMessage(const std::string& rendered, co
   return rendered.substr(0, at + stripped.size());
 }
 
-ParseResult ParseChatRequest(const Json& body, const ServingContext& ctx) {
-  if (!body.is_object()) return InvalidRequest("", "the request body must be a JSON object");
-  ParsedRequest out;
-  out.kind = RequestKind::kChat;
-  FieldReader r(body);
-  bool max_tokens_given = false;
-  ReadCommonFields(r, ctx, out, &max_tokens_given);
-  ReadChatLogprobs(r, out);
-  if (r.Get("suffix")) r.Fail("suffix", "suffix is not supported");
-
+std::optional<std::string> RenderChatPrompt(FieldReader& r, const ServingContext& ctx) {
   ChatTemplateInputs in;
   in.add_generation_prompt = true;
   bool continue_final = false;
@@ -91,15 +82,19 @@ ParseResult ParseChatRequest(const Json& body, const ServingContext& ctx) {
   }
   const Json* messages = r.Get("messages");
   if (!messages) r.Fail("messages", "messages is required");
-  if (!r.ok()) return *r.error();
+  if (!r.ok()) return std::nullopt;
 
   if (ctx.chat_template == nullptr) {
-    return InvalidRequest("messages",
-                          "this model has no chat template; start the server with --chat-template FILE "
-                          "(a Jinja chat template) to use /v1/chat/completions");
+    r.Fail("messages",
+           "this model has no chat template; start the server with --chat-template FILE "
+           "(a Jinja chat template) to use chat messages");
+    return std::nullopt;
   }
   std::variant<Json, ApiError> normalized = NormalizeChatMessages(*messages);
-  if (auto* e = std::get_if<ApiError>(&normalized)) return *e;
+  if (auto* e = std::get_if<ApiError>(&normalized)) {
+    r.Fail(*e);
+    return std::nullopt;
+  }
   in.messages = std::move(std::get<Json>(normalized));
 
   absl::StatusOr<std::string> rendered = ctx.chat_template->Render(in);
@@ -107,7 +102,8 @@ ParseResult ParseChatRequest(const Json& body, const ServingContext& ctx) {
     ApiError e = ApiErrorFromStatus(rendered.status(), "messages");
     // Sandbox limits are a property of this request, not server load.
     if (rendered.status().code() == absl::StatusCode::kResourceExhausted) e = InvalidRequest("messages", e.message);
-    return e;
+    r.Fail(e);
+    return std::nullopt;
   }
   std::string prompt = std::move(*rendered);
   if (continue_final) {
@@ -117,12 +113,29 @@ ParseResult ParseChatRequest(const Json& body, const ServingContext& ctx) {
                                     : std::string();
     std::optional<std::string> trimmed = TrimAfterFinalMessage(prompt, content);
     if (!trimmed) {
-      return InvalidRequest("continue_final_message",
-                            "continue_final_message: the final message's content was not found in the rendered "
-                            "prompt (is it empty?)");
+      r.Fail("continue_final_message",
+             "continue_final_message: the final message's content was not found in the rendered prompt (is it "
+             "empty?)");
+      return std::nullopt;
     }
     prompt = std::move(*trimmed);
   }
+  return prompt;
+}
+
+ParseResult ParseChatRequest(const Json& body, const ServingContext& ctx) {
+  if (!body.is_object()) return InvalidRequest("", "the request body must be a JSON object");
+  ParsedRequest out;
+  out.kind = RequestKind::kChat;
+  FieldReader r(body);
+  bool max_tokens_given = false;
+  ReadCommonFields(r, ctx, out, &max_tokens_given);
+  ReadChatLogprobs(r, out);
+  if (r.Get("suffix")) r.Fail("suffix", "suffix is not supported");
+
+  std::optional<std::string> rendered = RenderChatPrompt(r, ctx);
+  if (!rendered) return *r.error();
+  std::string prompt = std::move(*rendered);
   out.prompts.push_back(ctx.tokenizer->Encode(prompt, /*add_special_tokens=*/false));
   out.prompt_texts.push_back(prompt);
   out.rendered_chat_prompt = std::move(prompt);

@@ -3,7 +3,11 @@
 // fields.
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "nlohmann/json.hpp"
+#include "server/api/field_reader.h"
 #include "server/api/parsed_request.h"
 #include "server/api/serving_context.h"
 
@@ -12,6 +16,12 @@ namespace kaon::api {
 // Renders with ctx.chat_template and tokenizes WITHOUT special tokens (the
 // template writes them). A null template answers 400 naming --chat-template.
 ParseResult ParseChatRequest(const nlohmann::ordered_json& body, const ServingContext& ctx);
+
+// Reads the fields that shape the prompt (messages, tools, tool_choice,
+// documents, chat_template_kwargs, add_generation_prompt,
+// continue_final_message) and renders it; /v1/chat/completions and
+// /tokenize share it. nullopt with the error recorded in `r` on failure.
+std::optional<std::string> RenderChatPrompt(FieldReader& r, const ServingContext& ctx);
 
 // continue_final_message: the prompt rendered with add_generation_prompt =
 // false ends with the final message's content followed by the template's

@@ -104,8 +104,7 @@ void ReadResponseFormat(FieldReader& r) {
 
 }  // namespace
 
-void ReadCommonFields(FieldReader& r, const ServingContext& ctx, ParsedRequest& out, bool* max_tokens_given) {
-  out.model = ctx.served_model_name;
+void CheckModel(FieldReader& r, const ServingContext& ctx) {
   if (const Json* m = r.Get("model")) {
     if (!m->is_string()) {
       r.Fail("model", "model must be a string");
@@ -114,6 +113,11 @@ void ReadCommonFields(FieldReader& r, const ServingContext& ctx, ParsedRequest& 
                       "model", "model_not_found"});
     }
   }
+}
+
+void ReadCommonFields(FieldReader& r, const ServingContext& ctx, ParsedRequest& out, bool* max_tokens_given) {
+  out.model = ctx.served_model_name;
+  CheckModel(r, ctx);
   SamplingParams& p = out.params;
   r.Int("n", &p.n);
   r.Int("best_of", &p.best_of);

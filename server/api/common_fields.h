@@ -11,6 +11,9 @@
 
 namespace kaon::api {
 
+// An absent model means the served one; any other name is a 404.
+void CheckModel(FieldReader& r, const ServingContext& ctx);
+
 // Reads the model (checked first, so a wrong model is a 404 whatever else is
 // wrong) and every shared field into out. Errors land in the reader.
 // *max_tokens_given tells FinishCommonFields whether to apply the default.

@@ -79,6 +79,22 @@ int Main(int argc, char** argv) {
   serve->add_option("--served-model-name", sf.served_model_name,
                     "Model name clients must use (default: the directory's name)");
   serve->add_option("--chat-template", sf.chat_template_file, "A Jinja template file to use instead of the model's");
+  serve->add_option("--api-key", sf.api_key,
+                    "Require 'Authorization: Bearer KEY' on /v1 and tokenize routes (default: env KAON_API_KEY)");
+  serve->add_option("--allowed-origins", sf.allowed_origins,
+                    "CORS origins: a JSON list or comma-separated, '*' for any (default: no CORS)");
+  serve->add_option("--max-request-bytes", sf.max_request_bytes, "Largest request body; larger ones get 413")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--shutdown-timeout", sf.shutdown_timeout_s,
+                    "Seconds in-flight requests may finish after SIGTERM/SIGINT (a second signal stops at once)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  serve->add_option("--engine-step-timeout", sf.engine_step_timeout_s,
+                    "A step running longer than this many seconds is fatal: /health turns 503, requests fail, exit 1")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_flag("!--disable-log-requests", sf.log_requests, "Do not log one line per request to stderr");
   AddEngineFlags(serve, &sf.engine);
 
   GenerateFlags gen;

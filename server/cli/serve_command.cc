@@ -1,11 +1,19 @@
 #include "server/cli/serve_command.h"
 
+#include <sys/resource.h>
+
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <ostream>
 
+#include "absl/strings/str_cat.h"
 #include "server/api/serving_context.h"
+#include "server/engine/step_watchdog.h"
+#include "server/http/http_policy.h"
 #include "server/http/http_server.h"
+#include "server/metrics/serving_metrics.h"
 #include "server/template/chat_template.h"
 
 namespace kaon {
@@ -19,18 +27,81 @@ std::string BaseName(const std::string& dir) {
   return p.filename().string();
 }
 
+// Every open stream is a socket; the default soft limit (often 1024) would
+// refuse connections long before the engine is busy.
+void RaiseOpenFileLimit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+std::chrono::seconds WholeSeconds(double s) { return std::chrono::seconds(static_cast<int64_t>(std::ceil(s))); }
+
+absl::StatusOr<http::ServerOptions> MakeServerOptions(const ServeFlags& flags, std::ostream& log) {
+  http::ServerOptions o;
+  o.host = flags.host;
+  o.port = flags.port;
+  o.max_body_bytes = flags.max_request_bytes;
+  if (flags.max_request_bytes == 0) return absl::InvalidArgumentError("--max-request-bytes must be positive");
+  if (!(flags.shutdown_timeout_s >= 0)) return absl::InvalidArgumentError("--shutdown-timeout must be >= 0");
+  if (!(flags.engine_step_timeout_s > 0)) return absl::InvalidArgumentError("--engine-step-timeout must be > 0");
+  o.shutdown_timeout = WholeSeconds(flags.shutdown_timeout_s);
+  o.api_key = flags.api_key;
+  if (!o.api_key) {
+    if (const char* env = std::getenv("KAON_API_KEY"); env != nullptr) o.api_key = std::string(env);
+  }
+  if (o.api_key && o.api_key->empty()) {
+    return absl::InvalidArgumentError("--api-key (or KAON_API_KEY) must not be empty");
+  }
+  if (!flags.allowed_origins.empty()) {
+    absl::StatusOr<std::vector<std::string>> origins = http::ParseAllowedOrigins(flags.allowed_origins);
+    if (!origins.ok()) return origins.status();
+    o.allowed_origins = std::move(*origins);
+  }
+  if (flags.log_requests) o.log = &log;
+  return o;
+}
+
 }  // namespace
 
-int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err) {
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(flags.model_dir, flags.engine);
-  if (!engine.ok()) {
-    err << "kaon serve: " << engine.status().message() << "\n";
+int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err,
+                    const std::function<void(int port)>& on_ready) {
+  absl::StatusOr<http::ServerOptions> options = MakeServerOptions(flags, err);
+  if (!options.ok()) {
+    err << "kaon serve: " << options.status().message() << "\n";
     return 1;
   }
+  RaiseOpenFileLimit();
+
+  // Declared before the server so they outlive it: its connections hold
+  // engine request handles and borrow the rest.
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<ChatTemplate> chat_template;
+  std::unique_ptr<metrics::ServingMetrics> serving_metrics;
+
+  // Listen first: while a large model loads, /health answers 503 "loading"
+  // instead of refusing connections.
+  absl::StatusOr<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Create(*options);
+  if (!server.ok()) {
+    err << "kaon serve: " << server.status().message() << "\n";
+    return 1;
+  }
+  (*server)->HandleSignals();
+  (*server)->Start();
+  out << "kaon: loading " << flags.model_dir << " (http://" << flags.host << ":" << (*server)->port()
+      << "/health answers 503 until ready)" << std::endl;
+
+  absl::StatusOr<std::unique_ptr<Engine>> created = Engine::Create(flags.model_dir, flags.engine);
+  if (!created.ok()) {
+    err << "kaon serve: " << created.status().message() << "\n";
+    return 1;
+  }
+  engine = std::move(*created);
 
   // A model without a template still serves completions; chat requests then
   // get a 400 naming --chat-template. An explicit file must load, though.
-  std::unique_ptr<ChatTemplate> chat_template;
   absl::StatusOr<std::unique_ptr<ChatTemplate>> loaded = ChatTemplate::FromModelDir(flags.model_dir, flags.chat_template_file);
   if (loaded.ok()) {
     chat_template = std::move(*loaded);
@@ -38,29 +109,42 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
     err << "kaon serve: " << loaded.status().message() << "\n";
     return 1;
   }
+  // A signal during loading: nothing was accepted that needs serving.
+  if ((*server)->stopping()) return 0;
 
-  api::ServingContext ctx;
-  ctx.served_model_name = flags.served_model_name.empty() ? BaseName(flags.model_dir) : flags.served_model_name;
-  ctx.tokenizer = &(*engine)->tokenizer();
-  ctx.chat_template = chat_template.get();
-  ctx.max_model_len = (*engine)->max_model_len();
-  ctx.vocab_size = (*engine)->info().config.vocab_size;
-
-  http::ServerOptions options;
-  options.host = flags.host;
-  options.port = flags.port;
-  absl::StatusOr<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Create(engine->get(), ctx, options);
-  if (!server.ok()) {
-    err << "kaon serve: " << server.status().message() << "\n";
-    return 1;
-  }
-  (*server)->HandleSignals();
-  out << "kaon: serving " << flags.model_dir << " as " << ctx.served_model_name << " on http://" << flags.host << ":"
+  http::Backend backend;
+  backend.engine = engine.get();
+  backend.ctx.served_model_name = flags.served_model_name.empty() ? BaseName(flags.model_dir) : flags.served_model_name;
+  backend.ctx.tokenizer = &engine->tokenizer();
+  backend.ctx.chat_template = chat_template.get();
+  backend.ctx.max_model_len = engine->max_model_len();
+  backend.ctx.vocab_size = engine->info().config.vocab_size;
+  serving_metrics = std::make_unique<metrics::ServingMetrics>(metrics::MetricsInfo{
+      backend.ctx.served_model_name, engine->block_size(), engine->num_kv_blocks(), engine->max_model_len()});
+  backend.metrics = serving_metrics.get();
+  const std::string name = backend.ctx.served_model_name;
+  (*server)->SetBackend(std::move(backend));
+  out << "kaon: serving " << flags.model_dir << " as " << name << " on http://" << flags.host << ":"
       << (*server)->port() << std::endl;
-  (*server)->Run();
-  // The server goes first: its connections hold engine request handles.
+  if (on_ready) on_ready((*server)->port());
+
+  absl::Status status;
+  {
+    http::HttpServer* s = server->get();
+    StepWatchdog watchdog([e = engine.get()] { return e->current_step_seconds(); }, flags.engine_step_timeout_s,
+                          [s, limit = flags.engine_step_timeout_s](double elapsed) {
+                            s->Fail(absl::StrCat("an engine step has run for ", elapsed,
+                                                 " s, over --engine-step-timeout ", limit, " s"));
+                          });
+    status = (*server)->Wait();
+  }
+  if (status.ok()) return 0;
+  err << "kaon serve: fatal: " << status.message() << "\n";
+  // The engine thread is stuck inside a step and cannot be joined: drop the
+  // server (its handles abort), then leave the engine to the process exit.
   server->reset();
-  return 0;
+  static_cast<void>(engine.release());
+  return 1;
 }
 
 }  // namespace kaon

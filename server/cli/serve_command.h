@@ -1,7 +1,11 @@
-// `kaon serve`: loads the engine and the chat template and serves the
-// OpenAI-compatible HTTP API until SIGINT/SIGTERM.
+// `kaon serve`: binds, answers /health with 503 while the model loads, then
+// serves the OpenAI-compatible HTTP API until SIGINT/SIGTERM (drained) or a
+// fatal engine error (exit 1).
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -16,12 +20,21 @@ struct ServeFlags {
   int port = 8000;  // 0: pick a free port (the announcement line carries the real one)
   std::string served_model_name;  // empty: the model directory's base name
   std::optional<std::string> chat_template_file;
+  std::optional<std::string> api_key;          // unset: KAON_API_KEY from the environment, if set
+  std::string allowed_origins;                 // --allowed-origins, unparsed; empty: no CORS
+  size_t max_request_bytes = size_t{16} << 20;
+  double shutdown_timeout_s = 30;
+  double engine_step_timeout_s = 300;
+  bool log_requests = true;
   EngineConfig engine;
 };
 
-// Prints "kaon: serving MODEL as NAME on http://HOST:PORT" to `out` once
-// listening; returns the exit code (0 after a signal, 1 on a start-up error,
-// reported to `err` as one line).
-int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err);
+// Prints "kaon: serving MODEL as NAME on http://HOST:PORT" to `out` once the
+// model is loaded; returns the exit code (0 after a signal, 1 on a start-up
+// error, reported to `err` as one line, or after a fatal engine error).
+// `on_ready`, if set, is called with the port at that moment (for in-process
+// tests).
+int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err,
+                    const std::function<void(int port)>& on_ready = nullptr);
 
 }  // namespace kaon

@@ -1,6 +1,7 @@
 #include "server/engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -288,7 +289,11 @@ void Engine::Loop() {
       if (std::unique_ptr<Request> r = scheduler_->Abort(id)) Finish(std::move(r));
     }
     aborts.clear();
-    if (scheduler_->has_work()) Step();
+    if (scheduler_->has_work()) {
+      step_started_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+      Step();
+      step_started_ns_.store(0, std::memory_order_relaxed);
+    }
     PublishStats();
   }
   // Shutting down: every live request ends as aborted, so no consumer waits forever.
@@ -418,6 +423,16 @@ void Engine::Finish(std::unique_ptr<Request> r, const std::string& error) {
   it->second.channel->Push(std::move(ev));
   routes_.erase(it);
 }
+
+double Engine::current_step_seconds() const {
+  const int64_t started = step_started_ns_.load(std::memory_order_relaxed);
+  if (started == 0) return 0;
+  const std::chrono::steady_clock::duration elapsed =
+      std::chrono::steady_clock::now().time_since_epoch() - std::chrono::steady_clock::duration(started);
+  return std::chrono::duration<double>(elapsed).count();
+}
+
+int64_t Engine::num_kv_blocks() const { return parts_.cache->shape().num_blocks; }
 
 void Engine::PublishStats() {
   const KvCacheStats& kv = kv_->stats();

@@ -129,7 +129,12 @@ class Engine {
   const ModelInfo& info() const { return parts_.info; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   int64_t max_model_len() const { return parts_.runner_config.max_model_len; }
+  int64_t block_size() const { return parts_.runner_config.block_size; }
+  int64_t num_kv_blocks() const;
   EngineStats stats() const;
+  // How long the step now running has taken (0 between steps), for a
+  // watchdog on another thread.
+  double current_step_seconds() const;
 
  private:
   friend class RequestHandle;
@@ -173,6 +178,7 @@ class Engine {
   std::atomic<int64_t> next_id_{1};
   std::atomic<uint64_t> next_arrival_{0};
   std::atomic<int64_t> num_queued_{0};  // submitted, not yet admitted by the scheduler
+  std::atomic<int64_t> step_started_ns_{0};  // steady_clock ticks; 0 between steps
   EngineStats stats_;                   // guarded by mu_
 
   std::thread thread_;

@@ -10,16 +10,21 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <random>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -29,7 +34,11 @@
 #include "server/api/completion_request.h"
 #include "server/api/parsed_request.h"
 #include "server/api/response_builder.h"
+#include "server/api/tokenize_request.h"
 #include "server/engine/engine.h"
+#include "server/http/http_policy.h"
+#include "server/metrics/request_recorder.h"
+#include "server/metrics/serving_metrics.h"
 
 namespace kaon::http {
 namespace {
@@ -43,18 +52,23 @@ using net::awaitable;
 using net::use_awaitable;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
+using SteadyClock = std::chrono::steady_clock;
 
-// Closed (under its mutex) once the io threads have stopped, so an engine
-// thread never posts to an io_context that is being torn down.
-struct NotifyGate {
-  std::mutex mu;
-  bool open = true;
-};
+enum class State { kLoading, kReady, kDraining, kFailed };
 
 // What one in-flight generation's notify reaches; `post` is guarded by the
 // gate's mutex and cleared when the connection's coroutine lets go.
 struct Waker {
   std::function<void()> post;
+};
+
+// Closed (under its mutex) once the io threads have stopped, so an engine
+// thread never posts to an io_context that is being torn down. Also lists
+// the live wakers, so a fatal error can wake every waiting request.
+struct NotifyGate {
+  std::mutex mu;
+  bool open = true;
+  std::unordered_set<Waker*> wakers;
 };
 
 // Lives on the connection's strand: set by posted wake-ups, read by the
@@ -63,8 +77,11 @@ struct Waker {
 struct WaitState {
   explicit WaitState(const net::any_io_executor& ex) : timer(ex) {}
   bool pending = false;
+  bool client_gone = false;
   net::steady_timer timer;
 };
+
+std::string_view Sv(beast::string_view v) { return std::string_view(v.data(), v.size()); }
 
 std::string DumpJson(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
@@ -77,20 +94,56 @@ std::string NewRequestId() {
   return id;
 }
 
+api::ApiError Unavailable(const std::string& message) {
+  return api::ApiError{503, message, "service_unavailable", std::nullopt, std::nullopt};
+}
+
+Json HealthBody(State state, const std::string& fail_reason) {
+  switch (state) {
+    case State::kReady: return Json{{"status", "ok"}};
+    case State::kLoading: return Json{{"status", "loading"}};
+    case State::kDraining: return Json{{"status", "draining"}};
+    case State::kFailed: return Json{{"status", "error"}, {"message", fail_reason}};
+  }
+  return Json::object();
+}
+
+// Holds the in-flight count up while a request is being handled, so a drain
+// waits for it.
+struct InFlight {
+  explicit InFlight(std::atomic<int>& c) : count(c) { count.fetch_add(1); }
+  ~InFlight() { count.fetch_sub(1); }
+  std::atomic<int>& count;
+};
+
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(Engine* e, api::ServingContext c, ServerOptions o)
-      : engine(e), ctx(std::move(c)), options(std::move(o)), acceptor(ioc), signals(ioc) {}
+  explicit Impl(ServerOptions o) : options(std::move(o)), acceptor(ioc), signals(ioc) {}
 
-  Engine* engine;
-  api::ServingContext ctx;
   ServerOptions options;
   net::io_context ioc;
   tcp::acceptor acceptor;
   net::signal_set signals;
   std::shared_ptr<NotifyGate> gate = std::make_shared<NotifyGate>();
   int64_t created = static_cast<int64_t>(std::time(nullptr));
+  std::vector<std::thread> threads;
+
+  std::atomic<State> state{State::kLoading};
+  std::atomic<bool> has_backend{false};
+  Backend backend;  // written once before has_backend turns true
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> shutting_down{false};
+  mutable std::mutex mu;  // guards fail_reason and the request log
+  std::string fail_reason;
+
+  // The shutdown sequence, on an io thread: stop accepting, wait for
+  // in-flight requests (at most `timeout`), stop the io_context. With a
+  // `linger`, the server keeps accepting for that long (so probes see /health
+  // say 503 before the process goes away).
+  void BeginShutdown(std::chrono::milliseconds timeout, std::chrono::milliseconds linger = {});
+  awaitable<void> DrainThenStop(SteadyClock::time_point deadline, SteadyClock::time_point linger);
+  void ArmSignals();
 
   awaitable<void> Accept();
   awaitable<void> Session(beast::tcp_stream stream);
@@ -98,22 +151,56 @@ struct HttpServer::Impl {
   awaitable<bool> Handle(beast::tcp_stream& stream, Request& req);
   std::optional<Response> Route(const Request& req, const std::string& rid, const std::string& path,
                                 std::optional<api::RequestKind>* generate) const;
+  Response Tokenize(const Request& req, const std::string& rid, bool detokenize) const;
   Response BodyTooLarge(const Request& req, const std::string& rid) const;
   Response BadBody(const Request& req, const std::string& rid, bool discarded) const;
-  awaitable<bool> Generate(beast::tcp_stream& stream, Request& req, api::RequestKind kind, const std::string& rid);
+  awaitable<bool> Generate(beast::tcp_stream& stream, Request& req, api::RequestKind kind, const std::string& rid,
+                           RequestLogEntry& log);
+  awaitable<void> WatchDisconnect(tcp::socket& socket, std::shared_ptr<WaitState> state);
 
+  // Headers every response carries: server, request id, CORS.
+  template <class Message>
+  void Decorate(Message& m, const Request& req, const std::string& rid) const;
   Response MakeJson(const Request& req, const std::string& rid, bhttp::status status, const Json& body) const;
   Response MakeError(const Request& req, const std::string& rid, const api::ApiError& error) const;
-  static awaitable<bool> Send(beast::tcp_stream& stream, Response res);
+  awaitable<bool> Send(beast::tcp_stream& stream, Response res) const;
+  void Log(const RequestLogEntry& e);
+
+  State current() const { return state.load(std::memory_order_acquire); }
+  std::string FailReason() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return fail_reason;
+  }
+  // Why a generation cannot start now, if it cannot.
+  std::optional<api::ApiError> NotServing() const;
+  api::ApiError EngineFailed() const {
+    return api::ApiError{500, "engine failed: " + FailReason(), "server_error", std::nullopt, std::nullopt};
+  }
 };
+
+template <class Message>
+void HttpServer::Impl::Decorate(Message& m, const Request& req, const std::string& rid) const {
+  m.set(bhttp::field::server, "kaon");
+  m.set("X-Request-Id", rid);
+  if (!options.allowed_origins.empty()) {
+    auto origin = req.find(bhttp::field::origin);
+    if (origin != req.end()) {
+      if (std::optional<std::string> allow = AllowOrigin(options.allowed_origins, Sv(origin->value()))) {
+        m.set(bhttp::field::access_control_allow_origin, *allow);
+        m.set(bhttp::field::access_control_expose_headers, "X-Request-Id");
+        m.set(bhttp::field::vary, "Origin");
+      }
+    }
+  }
+}
 
 Response HttpServer::Impl::MakeJson(const Request& req, const std::string& rid, bhttp::status status,
                                     const Json& body) const {
   Response res{status, req.version()};
-  res.set(bhttp::field::server, "kaon");
+  Decorate(res, req, rid);
   res.set(bhttp::field::content_type, "application/json");
-  res.set("X-Request-Id", rid);
-  res.keep_alive(req.keep_alive());
+  // While shutting down, connections close after their response.
+  res.keep_alive(req.keep_alive() && !shutting_down.load());
   res.body() = DumpJson(body);
   res.prepare_payload();
   return res;
@@ -123,6 +210,7 @@ Response HttpServer::Impl::MakeError(const Request& req, const std::string& rid,
   Response res = MakeJson(req, rid, static_cast<bhttp::status>(error.http_status), error.ToJson());
   // A full queue clears quickly; tell clients when to retry.
   if (error.http_status == 429) res.set(bhttp::field::retry_after, "1");
+  if (error.http_status == 401) res.set(bhttp::field::www_authenticate, "Bearer");
   return res;
 }
 
@@ -138,11 +226,30 @@ Response HttpServer::Impl::BadBody(const Request& req, const std::string& rid, b
                                                          : "the request body must be a JSON object"));
 }
 
-awaitable<bool> HttpServer::Impl::Send(beast::tcp_stream& stream, Response res) {
+awaitable<bool> HttpServer::Impl::Send(beast::tcp_stream& stream, Response res) const {
   beast::error_code ec;
   const bool keep = res.keep_alive();
+  stream.expires_after(options.write_timeout);
   co_await bhttp::async_write(stream, res, net::redirect_error(use_awaitable, ec));
+  stream.expires_never();
   co_return !ec && keep;
+}
+
+void HttpServer::Impl::Log(const RequestLogEntry& e) {
+  if (options.log == nullptr) return;
+  const std::string line = FormatRequestLog(e);
+  std::lock_guard<std::mutex> lock(mu);
+  *options.log << line << std::endl;
+}
+
+std::optional<api::ApiError> HttpServer::Impl::NotServing() const {
+  switch (current()) {
+    case State::kReady: return std::nullopt;
+    case State::kLoading: return Unavailable("the model is still loading; retry shortly");
+    case State::kDraining: return Unavailable("the server is shutting down");
+    case State::kFailed: return EngineFailed();
+  }
+  return std::nullopt;
 }
 
 awaitable<void> HttpServer::Impl::Accept() {
@@ -174,9 +281,14 @@ awaitable<void> HttpServer::Impl::Session(beast::tcp_stream stream) {
       auto it = req.find("X-Request-Id");
       const std::string rid = it != req.end() ? std::string(it->value()) : NewRequestId();
       req.keep_alive(false);  // the rest of the body is still unread
-      stream.expires_after(options.read_timeout);
       Response res = BodyTooLarge(req, rid);
+      RequestLogEntry log;
+      log.request_id = rid;
+      log.method = std::string(req.method_string());
+      log.path = std::string(req.target());
+      log.status = res.result_int();
       co_await Send(stream, std::move(res));
+      Log(log);
       break;
     }
     if (ec) break;  // end_of_stream, timeout, reset, or a malformed request
@@ -184,6 +296,7 @@ awaitable<void> HttpServer::Impl::Session(beast::tcp_stream stream) {
     Request req = parser.release();
     bool keep = false;
     try {
+      InFlight guard(in_flight);
       keep = co_await Handle(stream, req);
     } catch (const std::exception&) {
       keep = false;
@@ -207,16 +320,65 @@ std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::s
     res.set(bhttp::field::allow, allow);
     return res;
   };
+
+  if (method == bhttp::verb::options && !options.allowed_origins.empty()) {
+    // A CORS preflight: answered for any path, before authentication (the
+    // browser sends no credentials with it).
+    Response res{bhttp::status::no_content, req.version()};
+    Decorate(res, req, rid);
+    res.set(bhttp::field::access_control_allow_methods, "GET, POST, OPTIONS");
+    auto asked = req.find(bhttp::field::access_control_request_headers);
+    res.set(bhttp::field::access_control_allow_headers,
+            asked != req.end() ? std::string(asked->value()) : "Authorization, Content-Type, X-Request-Id");
+    res.set(bhttp::field::access_control_max_age, "600");
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    return res;
+  }
+  if (options.api_key && PathNeedsApiKey(path)) {
+    auto auth = req.find(bhttp::field::authorization);
+    if (auth == req.end() || !BearerMatches(Sv(auth->value()), *options.api_key)) {
+      return MakeError(req, rid,
+                       api::ApiError{401, "a valid API key is required: send it as Authorization: Bearer KEY",
+                                     "invalid_request_error", std::nullopt, "invalid_api_key"});
+    }
+  }
+
+  const State st = current();
+  const bool ready = has_backend.load(std::memory_order_acquire);
+  if (path == "/health") {
+    if (method != bhttp::verb::get) return wrong_method("GET");
+    const std::string reason = st == State::kFailed ? FailReason() : std::string();
+    return MakeJson(req, rid, st == State::kReady ? bhttp::status::ok : bhttp::status::service_unavailable,
+                    HealthBody(st, reason));
+  }
+  if (path == "/version") {
+    if (method != bhttp::verb::get) return wrong_method("GET");
+    return MakeJson(req, rid, bhttp::status::ok, Json{{"version", KAON_VERSION}});
+  }
+  if (path == "/metrics") {
+    if (method != bhttp::verb::get) return wrong_method("GET");
+    if (!ready) return MakeError(req, rid, Unavailable("the model is still loading"));
+    Response res{bhttp::status::ok, req.version()};
+    Decorate(res, req, rid);
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(req.keep_alive() && !shutting_down.load());
+    res.body() = backend.metrics->Render(backend.engine->stats());
+    res.prepare_payload();
+    return res;
+  }
+  const bool known = path == "/v1/models" || path.rfind("/v1/models/", 0) == 0 || path == "/v1/completions" ||
+                     path == "/v1/chat/completions" || path == "/tokenize" || path == "/detokenize";
+  if (!known) {
+    return MakeError(req, rid, api::ApiError{404, "no route for " + path, "not_found_error", std::nullopt, std::nullopt});
+  }
+  if (!ready) return MakeError(req, rid, Unavailable("the model is still loading; retry shortly"));
+  const api::ServingContext& ctx = backend.ctx;
   auto model_card = [&] {
     return Json{{"id", ctx.served_model_name}, {"object", "model"},        {"created", created},
                 {"owned_by", "kaon"},          {"root", ctx.served_model_name}, {"parent", nullptr},
                 {"max_model_len", ctx.max_model_len}};
   };
-
-  if (path == "/health") {
-    if (method != bhttp::verb::get) return wrong_method("GET");
-    return MakeJson(req, rid, bhttp::status::ok, Json{{"status", "ok"}});
-  }
   if (path == "/v1/models") {
     if (method != bhttp::verb::get) return wrong_method("GET");
     return MakeJson(req, rid, bhttp::status::ok, Json{{"object", "list"}, {"data", Json::array({model_card()})}});
@@ -228,45 +390,112 @@ std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::s
                      api::ApiError{404, "The model `" + path.substr(11) + "` does not exist.", "NotFoundError",
                                    std::nullopt, "model_not_found"});
   }
-  if (path == "/v1/completions" || path == "/v1/chat/completions") {
+  if (path == "/tokenize" || path == "/detokenize") {
     if (method != bhttp::verb::post) return wrong_method("POST");
-    *generate = path == "/v1/completions" ? api::RequestKind::kCompletion : api::RequestKind::kChat;
-    return std::nullopt;
+    return Tokenize(req, rid, path == "/detokenize");
   }
-  return MakeError(req, rid, api::ApiError{404, "no route for " + path, "not_found_error", std::nullopt, std::nullopt});
+  if (method != bhttp::verb::post) return wrong_method("POST");
+  *generate = path == "/v1/completions" ? api::RequestKind::kCompletion : api::RequestKind::kChat;
+  return std::nullopt;
+}
+
+Response HttpServer::Impl::Tokenize(const Request& req, const std::string& rid, bool detokenize) const {
+  Json body = Json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) return BadBody(req, rid, body.is_discarded());
+  std::variant<Json, api::ApiError> out =
+      detokenize ? api::Detokenize(body, backend.ctx) : api::Tokenize(body, backend.ctx);
+  if (auto* e = std::get_if<api::ApiError>(&out)) return MakeError(req, rid, *e);
+  return MakeJson(req, rid, bhttp::status::ok, std::get<Json>(out));
 }
 
 awaitable<bool> HttpServer::Impl::Handle(beast::tcp_stream& stream, Request& req) {
+  const SteadyClock::time_point start = SteadyClock::now();
   auto it = req.find("X-Request-Id");
   const std::string rid = it != req.end() && !it->value().empty() ? std::string(it->value()) : NewRequestId();
   std::string path(req.target());
   if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
+  RequestLogEntry log;
+  log.request_id = rid;
+  log.method = std::string(req.method_string());
+  log.path = path;
   std::optional<api::RequestKind> generate;
   std::optional<Response> res = Route(req, rid, path, &generate);
-  if (res.has_value()) co_return co_await Send(stream, std::move(*res));
-  co_return co_await Generate(stream, req, *generate, rid);
+  bool keep = false;
+  if (res.has_value()) {
+    log.status = res->result_int();
+    keep = co_await Send(stream, std::move(*res));
+  } else {
+    keep = co_await Generate(stream, req, *generate, rid, log);
+  }
+  log.total_seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  // Probes would drown the log; their failures still show.
+  const bool probe = path == "/health" || path == "/metrics";
+  if (!probe || log.status != 200) Log(log);
+  co_return keep;
+}
+
+awaitable<void> HttpServer::Impl::WatchDisconnect(tcp::socket& socket, std::shared_ptr<WaitState> state) {
+  beast::error_code ec;
+  co_await socket.async_wait(tcp::socket::wait_read, net::redirect_error(use_awaitable, ec));
+  if (ec) co_return;  // cancelled: the request finished first
+  // Readable while we have not asked for more: either the peer closed (a
+  // zero-byte peek) or it pipelined its next request (leave that alone).
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    state->client_gone = true;
+    state->timer.cancel();
+  }
 }
 
 awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& req, api::RequestKind kind,
-                                           const std::string& rid) {
+                                           const std::string& rid, RequestLogEntry& log) {
   // nlohmann's lexer rejects ill-formed UTF-8 inside strings, so one check
   // covers malformed JSON and invalid UTF-8.
   Json body = Json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
     Response res = BadBody(req, rid, body.is_discarded());
+    log.status = res.result_int();
     co_return co_await Send(stream, std::move(res));
   }
+  const api::ServingContext& ctx = backend.ctx;
   api::ParseResult parsed = kind == api::RequestKind::kChat ? api::ParseChatRequest(body, ctx)
                                                             : api::ParseCompletionRequest(body, ctx);
-  if (auto* error = std::get_if<api::ApiError>(&parsed)) co_return co_await Send(stream, MakeError(req, rid, *error));
+  std::optional<api::ApiError> refused;
+  if (auto* error = std::get_if<api::ApiError>(&parsed)) refused = *error;
+  if (!refused) refused = NotServing();
+  if (refused) {
+    log.status = refused->http_status;
+    co_return co_await Send(stream, MakeError(req, rid, *refused));
+  }
   const api::ParsedRequest& request = std::get<api::ParsedRequest>(parsed);
 
   // Dropping a handle aborts its request, so every exit below (a client gone
-  // mid-stream included) cleans up the engine side.
+  // mid-stream included) cleans up the engine side; a recorder dropped
+  // unfinished counts its choices as aborted.
   std::vector<std::unique_ptr<RequestHandle>> handles;
+  std::vector<std::unique_ptr<metrics::RequestRecorder>> recorders;
+  auto fill_log = [&] {
+    log.prompt_tokens = 0;
+    log.output_tokens = 0;
+    for (const auto& r : recorders) {
+      log.prompt_tokens += r->prompt_tokens();
+      log.output_tokens += r->generation_tokens();
+      if (auto t = r->ttft_seconds(); t && (!log.ttft_seconds || *t < *log.ttft_seconds)) log.ttft_seconds = t;
+    }
+  };
   for (size_t i = 0; i < request.prompts.size(); ++i) {
-    absl::StatusOr<std::unique_ptr<RequestHandle>> h = engine->Submit(api::ToGenerationRequest(request, i));
-    if (!h.ok()) co_return co_await Send(stream, MakeError(req, rid, api::ApiErrorFromStatus(h.status())));
+    recorders.push_back(std::make_unique<metrics::RequestRecorder>(
+        backend.metrics, static_cast<int64_t>(request.prompts[i].size()), request.params.n));
+    absl::StatusOr<std::unique_ptr<RequestHandle>> h = backend.engine->Submit(api::ToGenerationRequest(request, i));
+    if (!h.ok()) {
+      const api::ApiError e = api::ApiErrorFromStatus(h.status());
+      log.status = e.http_status;
+      // Never started: not an aborted request.
+      recorders.pop_back();
+      fill_log();
+      co_return co_await Send(stream, MakeError(req, rid, e));
+    }
     handles.push_back(std::move(*h));
   }
 
@@ -282,67 +511,102 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
     });
   };
   // Clears the waker on every way out of this coroutine (including its
-  // destruction at shutdown), so the engine stops posting for it.
-  struct WakerReset {
+  // destruction at shutdown), so the engine stops posting for it; and stops
+  // watching the socket for a disconnect.
+  struct Cleanup {
     std::shared_ptr<NotifyGate> gate;
     std::shared_ptr<Waker> waker;
-    ~WakerReset() {
-      std::lock_guard<std::mutex> lock(gate->mu);
-      waker->post = nullptr;
+    tcp::socket* socket;
+    ~Cleanup() {
+      {
+        std::lock_guard<std::mutex> lock(gate->mu);
+        waker->post = nullptr;
+        gate->wakers.erase(waker.get());
+      }
+      beast::error_code ignored;
+      socket->cancel(ignored);
     }
-  } reset{gate, waker};
+  } cleanup{gate, waker, &stream.socket()};
+  {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    gate->wakers.insert(waker.get());
+  }
   for (auto& h : handles) {
     h->SetNotify([g = gate, waker] {
       std::lock_guard<std::mutex> lock(g->mu);
       if (g->open && waker->post) waker->post();
     });
   }
+  net::co_spawn(ex, WatchDisconnect(stream.socket(), state), [](std::exception_ptr) {});
 
   api::ResponseBuilder builder(request, *ctx.tokenizer, api::ResponseMeta::Make(kind, ctx.served_model_name));
   beast::error_code ec;
+  log.status = 200;
 
   const bool chunked = req.version() >= 11;
   if (request.stream) {
     bhttp::response<bhttp::empty_body> head{bhttp::status::ok, req.version()};
-    head.set(bhttp::field::server, "kaon");
+    Decorate(head, req, rid);
     head.set(bhttp::field::content_type, "text/event-stream");
     head.set(bhttp::field::cache_control, "no-cache");
-    head.set("X-Request-Id", rid);
     // HTTP/1.0 has no chunked encoding: the stream is then delimited by
     // closing the connection.
     head.keep_alive(chunked && req.keep_alive());
     head.chunked(chunked);
     bhttp::response_serializer<bhttp::empty_body> sr{head};
+    stream.expires_after(options.write_timeout);
     co_await bhttp::async_write_header(stream, sr, net::redirect_error(use_awaitable, ec));
-    if (ec) co_return false;
+    stream.expires_never();
+    if (ec) {
+      log.note = "client disconnected";
+      co_return false;
+    }
   }
 
   // One chunked frame per SSE event: the client sees each token as soon as
-  // the engine produces it.
+  // the engine produces it. A client that stops reading for write_timeout
+  // is dropped (its request aborts).
   auto send_chunks = [&](const std::vector<std::string>& chunks) -> awaitable<bool> {
     for (const std::string& c : chunks) {
       beast::error_code wec;
+      stream.expires_after(options.write_timeout);
       if (chunked) {
         co_await net::async_write(stream, bhttp::make_chunk(net::buffer(c)), net::redirect_error(use_awaitable, wec));
       } else {
         co_await net::async_write(stream, net::buffer(c), net::redirect_error(use_awaitable, wec));
       }
+      stream.expires_never();
       if (wec) co_return false;
     }
     co_return true;
   };
 
+  bool failed = false;
   for (;;) {
     state->pending = false;
     bool all_done = true;
     for (size_t i = 0; i < handles.size(); ++i) {
       while (std::optional<RequestOutput> ev = handles[i]->TryNext()) {
+        recorders[i]->Observe(*ev);
         std::vector<std::string> chunks = builder.Add(i, *ev);
-        if (request.stream && !chunks.empty() && !co_await send_chunks(chunks)) co_return false;
+        if (request.stream && !chunks.empty() && !co_await send_chunks(chunks)) {
+          fill_log();
+          log.note = "client disconnected";
+          co_return false;
+        }
       }
       if (!handles[i]->done()) all_done = false;
     }
     if (all_done) break;
+    if (state->client_gone) {
+      fill_log();
+      log.note = "client disconnected";
+      co_return false;
+    }
+    if (current() == State::kFailed) {
+      failed = true;
+      break;
+    }
     if (!state->pending) {
       // The notify normally cancels this wait; the timeout only guards
       // against a lost wake-up.
@@ -350,30 +614,89 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
       co_await state->timer.async_wait(net::redirect_error(use_awaitable, ec));
     }
   }
+  fill_log();
 
+  if (failed) {
+    // The engine is stuck or broken: end the request with a 500 rather than
+    // leave the client waiting on a process that is about to exit.
+    const api::ApiError e = EngineFailed();
+    log.status = 500;
+    log.note = "engine failed";
+    if (!request.stream) co_return co_await Send(stream, MakeError(req, rid, e));
+    std::vector<std::string> tail;
+    tail.push_back(api::SseEvent(e.ToJson()));
+    tail.push_back(api::kSseDone);
+    co_await send_chunks(tail);
+    if (chunked) co_await net::async_write(stream, bhttp::make_chunk_last(), net::redirect_error(use_awaitable, ec));
+    co_return false;
+  }
   if (request.stream) {
+    if (builder.error()) log.note = "step failed: " + builder.error()->message;
     if (!co_await send_chunks(builder.FinishStream())) co_return false;
     if (!chunked) co_return false;
+    stream.expires_after(options.write_timeout);
     co_await net::async_write(stream, bhttp::make_chunk_last(), net::redirect_error(use_awaitable, ec));
-    co_return !ec && req.keep_alive();
+    stream.expires_never();
+    co_return !ec && req.keep_alive() && !shutting_down.load();
   }
-  if (builder.error()) co_return co_await Send(stream, MakeError(req, rid, *builder.error()));
+  if (builder.error()) {
+    log.status = builder.error()->http_status;
+    co_return co_await Send(stream, MakeError(req, rid, *builder.error()));
+  }
   co_return co_await Send(stream, MakeJson(req, rid, bhttp::status::ok, builder.Response()));
+}
+
+void HttpServer::Impl::BeginShutdown(std::chrono::milliseconds timeout, std::chrono::milliseconds linger) {
+  if (shutting_down.exchange(true)) return;
+  if (linger.count() == 0) {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+  }
+  const SteadyClock::time_point now = SteadyClock::now();
+  net::co_spawn(ioc, DrainThenStop(now + timeout, now + linger), [](std::exception_ptr) {});
+}
+
+awaitable<void> HttpServer::Impl::DrainThenStop(SteadyClock::time_point deadline, SteadyClock::time_point linger) {
+  net::steady_timer timer(ioc);
+  beast::error_code ec;
+  while ((in_flight.load() > 0 || SteadyClock::now() < linger) && SteadyClock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(net::redirect_error(use_awaitable, ec));
+  }
+  ioc.stop();
+}
+
+void HttpServer::Impl::ArmSignals() {
+  signals.async_wait([this](const beast::error_code& ec, int) {
+    if (ec) return;
+    if (shutting_down.load()) {
+      // A second signal: the operator does not want to wait.
+      ioc.stop();
+      return;
+    }
+    State expected = State::kReady;
+    if (!state.compare_exchange_strong(expected, State::kDraining)) {
+      expected = State::kLoading;
+      state.compare_exchange_strong(expected, State::kDraining);
+    }
+    BeginShutdown(options.shutdown_timeout);
+    ArmSignals();
+  });
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() {
   Stop();
-  // Run() has returned (or never ran): close the gate before the io_context
-  // and the coroutine frames it holds are destroyed.
+  Wait().IgnoreError();
+  // The io threads have ended: close the gate before the io_context and the
+  // coroutine frames it holds are destroyed.
   std::lock_guard<std::mutex> lock(impl_->gate->mu);
   impl_->gate->open = false;
 }
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(Engine* engine, api::ServingContext ctx,
-                                                               ServerOptions options) {
-  auto impl = std::make_unique<Impl>(engine, std::move(ctx), std::move(options));
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ServerOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
   beast::error_code ec;
   const net::ip::address address = net::ip::make_address(impl->options.host, ec);
   if (ec) return absl::InvalidArgumentError("--host: not an IP address: " + impl->options.host);
@@ -394,27 +717,59 @@ int HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 void HttpServer::HandleSignals() {
   impl_->signals.add(SIGINT);
   impl_->signals.add(SIGTERM);
-  impl_->signals.async_wait([this](const beast::error_code& ec, int) {
-    if (!ec) Stop();
-  });
+  impl_->ArmSignals();
 }
 
-void HttpServer::Run() {
+void HttpServer::Start() {
   net::co_spawn(impl_->ioc, impl_->Accept(), [](std::exception_ptr) {});
   const int n = std::max(1, impl_->options.num_threads);
-  std::vector<std::thread> threads;
-  for (int i = 1; i < n; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
-  impl_->ioc.run();
-  for (auto& t : threads) t.join();
+  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+}
+
+void HttpServer::SetBackend(Backend backend) {
+  impl_->backend = std::move(backend);
+  impl_->has_backend.store(true, std::memory_order_release);
+  State expected = State::kLoading;
+  impl_->state.compare_exchange_strong(expected, State::kReady, std::memory_order_acq_rel);
+}
+
+void HttpServer::Fail(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->fail_reason = reason;
+  }
+  impl_->state.store(State::kFailed, std::memory_order_release);
+  {
+    // Every waiting request wakes, sees the failure and answers 500.
+    std::lock_guard<std::mutex> lock(impl_->gate->mu);
+    if (impl_->gate->open) {
+      for (Waker* w : impl_->gate->wakers) {
+        if (w->post) w->post();
+      }
+    }
+  }
+  net::post(impl_->ioc, [impl = impl_.get()] { impl->BeginShutdown(std::chrono::seconds(3), std::chrono::seconds(1)); });
 }
 
 void HttpServer::Stop() {
   net::post(impl_->ioc, [impl = impl_.get()] {
+    impl->shutting_down.store(true);
     beast::error_code ignored;
     impl->acceptor.close(ignored);
     impl->signals.cancel(ignored);
   });
   impl_->ioc.stop();
+}
+
+bool HttpServer::stopping() const { return impl_->shutting_down.load() || impl_->ioc.stopped(); }
+
+absl::Status HttpServer::Wait() {
+  for (auto& t : impl_->threads) {
+    if (t.joinable()) t.join();
+  }
+  impl_->threads.clear();
+  if (impl_->current() == State::kFailed) return absl::InternalError(impl_->FailReason());
+  return absl::OkStatus();
 }
 
 }  // namespace kaon::http

@@ -3,18 +3,32 @@
 // RequestHandle::SetNotify, which posts to the connection's strand, so no
 // thread is tied up per stream. Beast stays out of this header so that only
 // http_server.cc pays its compile time.
+//
+// Lifecycle: Create binds; Start serves at once, with /health answering 503
+// "loading" until SetBackend hands over the loaded engine, so probes and
+// clients see a clear answer while a large model loads. A signal drains
+// (stop accepting, finish in-flight requests up to shutdown_timeout); Fail
+// (a fatal engine error) answers every in-flight request with a 500 and
+// stops. Wait returns once the io threads have ended.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/api/serving_context.h"
 
 namespace kaon {
 class Engine;
+}
+namespace kaon::metrics {
+class ServingMetrics;
 }
 
 namespace kaon::http {
@@ -23,30 +37,48 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: the kernel picks a free port (see HttpServer::port)
   int num_threads = 2;
-  size_t max_body_bytes = size_t{16} << 20;            // larger bodies get 413
-  std::chrono::seconds read_timeout{30};               // per request: headers and body
+  size_t max_body_bytes = size_t{16} << 20;      // larger bodies get 413
+  std::chrono::seconds read_timeout{30};         // per request: headers and body, and idle keep-alive
+  std::chrono::seconds write_timeout{30};        // a client that stops reading is dropped after this
+  std::chrono::seconds shutdown_timeout{30};     // SIGTERM/SIGINT: how long in-flight requests may finish
+  std::optional<std::string> api_key;            // required as a Bearer token on /v1 and tokenize routes
+  std::vector<std::string> allowed_origins;      // CORS; empty: no CORS headers
+  std::ostream* log = nullptr;                   // one line per request; null: no request log
+};
+
+// What the server serves once loading is done. Borrowed: must outlive the server.
+struct Backend {
+  Engine* engine = nullptr;
+  api::ServingContext ctx;
+  metrics::ServingMetrics* metrics = nullptr;
 };
 
 class HttpServer {
  public:
-  // Binds and listens, so port() is known (and connections queue) before Run.
-  // Borrows engine and the context's pointers; they must outlive the server.
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(Engine* engine, api::ServingContext ctx,
-                                                            ServerOptions options);
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(ServerOptions options);
+  // Stops and joins if still running.
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   int port() const;
 
-  // Installs the SIGINT/SIGTERM handler. Call before announcing the server so
-  // a signal sent right after the announcement is not lost to the default
-  // action.
+  // Installs the SIGINT/SIGTERM handler (a second signal stops at once).
+  // Call before announcing the server so an early signal is not lost.
   void HandleSignals();
-  // Serves until Stop() or a handled signal; returns once the io threads end.
-  void Run();
-  // Thread-safe; in-flight requests are dropped (their handles abort).
+  // Starts the io threads and returns.
+  void Start();
+  // Serving begins (call once). Ignored if the server is already stopping.
+  void SetBackend(Backend backend);
+  // A fatal engine error: /health turns 503, in-flight requests get a 500
+  // with `reason`, then the server stops. Thread-safe.
+  void Fail(const std::string& reason);
+  // Stops at once (in-flight requests are dropped; their handles abort). Thread-safe.
   void Stop();
+  // True once a signal, Stop or Fail began shutting the server down.
+  bool stopping() const;
+  // Blocks until the io threads end: OK, or Fail's reason as an Internal error.
+  absl::Status Wait();
 
   struct Impl;
 

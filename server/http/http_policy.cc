@@ -1,0 +1,109 @@
+#include "server/http/http_policy.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace kaon::http {
+namespace {
+
+// Debian's Abseil has its own string_view type, so these stay on std's.
+std::string_view Strip(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  // Walk the longer input fully; a length mismatch still fails.
+  const size_t n = a.size() > b.size() ? a.size() : b.size();
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned>(x ^ y);
+  }
+  return diff == 0;
+}
+
+bool BearerMatches(std::string_view authorization, std::string_view key) {
+  authorization = Strip(authorization);
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() < kScheme.size() ||
+      !EqualsIgnoreCase(authorization.substr(0, kScheme.size()), kScheme)) {
+    return false;
+  }
+  return ConstantTimeEquals(Strip(authorization.substr(kScheme.size())), key);
+}
+
+bool PathNeedsApiKey(std::string_view path) {
+  return path.substr(0, 4) == "/v1/" || path == "/v1" || path == "/tokenize" || path == "/detokenize";
+}
+
+absl::StatusOr<std::vector<std::string>> ParseAllowedOrigins(std::string_view flag_value) {
+  std::vector<std::string> out;
+  const std::string_view v = Strip(flag_value);
+  if (!v.empty() && v.front() == '[') {
+    nlohmann::json j = nlohmann::json::parse(v, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_array()) return absl::InvalidArgumentError("--allowed-origins: not a JSON list");
+    for (const auto& item : j) {
+      if (!item.is_string()) return absl::InvalidArgumentError("--allowed-origins: list items must be strings");
+      out.push_back(item.get<std::string>());
+    }
+  } else {
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      const std::string_view part = Strip(rest.substr(0, comma));
+      if (!part.empty()) out.emplace_back(part);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
+  for (const std::string& o : out) {
+    if (o.empty()) return absl::InvalidArgumentError("--allowed-origins: empty origin");
+    if (o != "*" && o.find("://") == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--allowed-origins: \"", o, "\" is not an origin (scheme://host[:port]) or *"));
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> AllowOrigin(const std::vector<std::string>& allowed, std::string_view origin) {
+  if (origin.empty()) return std::nullopt;
+  for (const std::string& a : allowed) {
+    if (a == "*") return std::string("*");
+    if (EqualsIgnoreCase(a, origin)) return std::string(origin);
+  }
+  return std::nullopt;
+}
+
+std::string FormatRequestLog(const RequestLogEntry& e) {
+  std::string line = absl::StrCat("kaon: request ", e.request_id, " ", e.method, " ", e.path, " ", e.status);
+  if (e.prompt_tokens >= 0) absl::StrAppend(&line, " prompt_tokens=", e.prompt_tokens);
+  if (e.output_tokens >= 0) absl::StrAppend(&line, " output_tokens=", e.output_tokens);
+  char buf[64];
+  if (e.ttft_seconds) {
+    std::snprintf(buf, sizeof buf, " ttft_ms=%.1f", *e.ttft_seconds * 1e3);
+    line += buf;
+  }
+  std::snprintf(buf, sizeof buf, " total_ms=%.1f", e.total_seconds * 1e3);
+  line += buf;
+  if (!e.note.empty()) absl::StrAppend(&line, " (", e.note, ")");
+  return line;
+}
+
+}  // namespace kaon::http
