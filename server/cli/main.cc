@@ -94,6 +94,10 @@ int Main(int argc, char** argv) {
                     "A step running longer than this many seconds is fatal: /health turns 503, requests fail, exit 1")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  serve->add_option("--timeout-keep-alive", sf.timeout_keep_alive_s,
+                    "Seconds an idle keep-alive connection (or one sending its headers) may stay open")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   serve->add_flag("!--disable-log-requests", sf.log_requests, "Do not log one line per request to stderr");
   AddEngineFlags(serve, &sf.engine);
 

@@ -47,7 +47,9 @@ absl::StatusOr<http::ServerOptions> MakeServerOptions(const ServeFlags& flags, s
   if (flags.max_request_bytes == 0) return absl::InvalidArgumentError("--max-request-bytes must be positive");
   if (!(flags.shutdown_timeout_s >= 0)) return absl::InvalidArgumentError("--shutdown-timeout must be >= 0");
   if (!(flags.engine_step_timeout_s > 0)) return absl::InvalidArgumentError("--engine-step-timeout must be > 0");
+  if (!(flags.timeout_keep_alive_s > 0)) return absl::InvalidArgumentError("--timeout-keep-alive must be > 0");
   o.shutdown_timeout = WholeSeconds(flags.shutdown_timeout_s);
+  o.keep_alive_timeout = WholeSeconds(flags.timeout_keep_alive_s);
   o.api_key = flags.api_key;
   if (!o.api_key) {
     if (const char* env = std::getenv("KAON_API_KEY"); env != nullptr) o.api_key = std::string(env);
@@ -66,8 +68,7 @@ absl::StatusOr<http::ServerOptions> MakeServerOptions(const ServeFlags& flags, s
 
 }  // namespace
 
-int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err,
-                    const std::function<void(int port)>& on_ready) {
+int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err, const ServeHooks& hooks) {
   absl::StatusOr<http::ServerOptions> options = MakeServerOptions(flags, err);
   if (!options.ok()) {
     err << "kaon serve: " << options.status().message() << "\n";
@@ -92,6 +93,7 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   (*server)->Start();
   out << "kaon: loading " << flags.model_dir << " (http://" << flags.host << ":" << (*server)->port()
       << "/health answers 503 until ready)" << std::endl;
+  if (hooks.on_listening) hooks.on_listening((*server)->port());
 
   absl::StatusOr<std::unique_ptr<Engine>> created = Engine::Create(flags.model_dir, flags.engine);
   if (!created.ok()) {
@@ -126,7 +128,7 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   (*server)->SetBackend(std::move(backend));
   out << "kaon: serving " << flags.model_dir << " as " << name << " on http://" << flags.host << ":"
       << (*server)->port() << std::endl;
-  if (on_ready) on_ready((*server)->port());
+  if (hooks.on_ready) hooks.on_ready((*server)->port());
 
   absl::Status status;
   {

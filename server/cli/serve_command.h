@@ -25,16 +25,21 @@ struct ServeFlags {
   size_t max_request_bytes = size_t{16} << 20;
   double shutdown_timeout_s = 30;
   double engine_step_timeout_s = 300;
+  double timeout_keep_alive_s = 5;
   bool log_requests = true;
   EngineConfig engine;
+};
+
+// For in-process tests: called with the port once listening (the model is
+// still loading) and once ready.
+struct ServeHooks {
+  std::function<void(int port)> on_listening;
+  std::function<void(int port)> on_ready;
 };
 
 // Prints "kaon: serving MODEL as NAME on http://HOST:PORT" to `out` once the
 // model is loaded; returns the exit code (0 after a signal, 1 on a start-up
 // error, reported to `err` as one line, or after a fatal engine error).
-// `on_ready`, if set, is called with the port at that moment (for in-process
-// tests).
-int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err,
-                    const std::function<void(int port)>& on_ready = nullptr);
+int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err, const ServeHooks& hooks = {});
 
 }  // namespace kaon

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status.h"
+#include "server/common/thread_name.h"
 
 namespace kaon {
 
@@ -249,6 +250,7 @@ EngineStats Engine::stats() const {
 }
 
 void Engine::Loop() {
+  SetCurrentThreadName("kaon-engine");
   std::vector<std::pair<std::unique_ptr<Request>, Route>> inbox;
   std::vector<int64_t> aborts;
   std::vector<int64_t> parents;

@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <chrono>
 
+#include "server/common/thread_name.h"
+
 namespace kaon {
 
 StepWatchdog::StepWatchdog(std::function<double()> step_seconds, double limit_seconds,
                            std::function<void(double)> on_trip)
     : step_seconds_(std::move(step_seconds)), limit_seconds_(limit_seconds), on_trip_(std::move(on_trip)) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("kaon-watchdog");
+    Run();
+  });
 }
 
 StepWatchdog::~StepWatchdog() {

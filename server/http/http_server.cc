@@ -35,6 +35,7 @@
 #include "server/api/parsed_request.h"
 #include "server/api/response_builder.h"
 #include "server/api/tokenize_request.h"
+#include "server/common/thread_name.h"
 #include "server/engine/engine.h"
 #include "server/http/http_policy.h"
 #include "server/metrics/request_recorder.h"
@@ -271,11 +272,16 @@ awaitable<void> HttpServer::Impl::Session(beast::tcp_stream stream) {
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(options.max_body_bytes);
-    // Bounds how long a slow or idle client can hold the connection between
-    // and within requests.
-    stream.expires_after(options.read_timeout);
+    // An idle connection (or one trickling its headers) is closed after the
+    // keep-alive timeout; a body gets read_timeout, so a slow client cannot
+    // hold a connection for long either way.
+    stream.expires_after(options.keep_alive_timeout);
     beast::error_code ec;
-    co_await bhttp::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    co_await bhttp::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    if (!ec && !parser.is_done()) {
+      stream.expires_after(options.read_timeout);
+      co_await bhttp::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    }
     if (ec == bhttp::error::body_limit) {
       Request& req = parser.get();
       auto it = req.find("X-Request-Id");
@@ -723,7 +729,12 @@ void HttpServer::HandleSignals() {
 void HttpServer::Start() {
   net::co_spawn(impl_->ioc, impl_->Accept(), [](std::exception_ptr) {});
   const int n = std::max(1, impl_->options.num_threads);
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (int i = 0; i < n; ++i) {
+    impl_->threads.emplace_back([this] {
+      SetCurrentThreadName("kaon-http");
+      impl_->ioc.run();
+    });
+  }
 }
 
 void HttpServer::SetBackend(Backend backend) {

@@ -38,7 +38,8 @@ struct ServerOptions {
   int port = 8000;  // 0: the kernel picks a free port (see HttpServer::port)
   int num_threads = 2;
   size_t max_body_bytes = size_t{16} << 20;      // larger bodies get 413
-  std::chrono::seconds read_timeout{30};         // per request: headers and body, and idle keep-alive
+  std::chrono::seconds keep_alive_timeout{5};    // idle between requests, and for a request's headers
+  std::chrono::seconds read_timeout{30};         // for a request's body
   std::chrono::seconds write_timeout{30};        // a client that stops reading is dropped after this
   std::chrono::seconds shutdown_timeout{30};     // SIGTERM/SIGINT: how long in-flight requests may finish
   std::optional<std::string> api_key;            // required as a Bearer token on /v1 and tokenize routes

@@ -243,6 +243,24 @@ TEST(HttpOperationsTest, MaxRequestBytesAndTheRequestLog) {
   EXPECT_NE(log.find("POST /v1/completions 413"), std::string::npos) << log;
 }
 
+TEST(HttpOperationsTest, IdleConnectionsCloseAfterTheKeepAliveTimeout) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(ServeArgs(BundledModel(), {"--timeout-keep-alive", "1"})));
+  Connection c(server.port());
+  ASSERT_TRUE(c.Request("GET", "/health"));
+  const auto start = std::chrono::steady_clock::now();
+  // The server closes the idle connection: the next read sees end of stream.
+  EXPECT_FALSE(c.ReadResponse().has_value());
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GT(waited, std::chrono::milliseconds(800));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  // A client that sends half its headers and stalls is dropped the same way.
+  Connection slow(server.port());
+  ASSERT_TRUE(slow.SendRaw("GET /health HTTP/1.1\r\nHost: x\r\n"));
+  EXPECT_FALSE(slow.ReadResponse().has_value());
+  EXPECT_EQ(server.Terminate(), 0);
+}
+
 TEST(HttpOperationsTest, BadServeFlagsExitWithAMessage) {
   struct Case {
     std::vector<std::string> flags;
@@ -251,6 +269,8 @@ TEST(HttpOperationsTest, BadServeFlagsExitWithAMessage) {
   const std::vector<Case> cases = {
       {{"--allowed-origins", "not-an-origin"}, "--allowed-origins"},
       {{"--api-key", ""}, "--api-key"},
+      {{"--timeout-keep-alive", "0"}, "--timeout-keep-alive"},
+      {{"--shutdown-timeout", "-1"}, "--shutdown-timeout"},
   };
   for (const Case& c : cases) {
     const std::string err_path = std::filesystem::temp_directory_path() / ("kaon_err_" + std::to_string(::getpid()));

@@ -28,11 +28,13 @@ struct Faults {
   std::mutex mu;
   std::condition_variable cv;
   bool hang = false;
+  bool block_load = false;
   std::atomic<bool> hanging{false};
 
   void Release() {
     std::lock_guard<std::mutex> lock(mu);
     hang = false;
+    block_load = false;
     cv.notify_all();
   }
 };
@@ -72,19 +74,40 @@ class InProcessServer {
     flags_.engine.options.model_loader = [faults](const std::string& dir, const ModelInfo& info,
                                                   const ModelCapacity& capacity)
         -> absl::StatusOr<std::unique_ptr<CausalLM>> {
+      {
+        std::unique_lock<std::mutex> lock(faults->mu);
+        faults->cv.wait(lock, [faults] { return !faults->block_load; });
+      }
       absl::StatusOr<std::unique_ptr<CausalLM>> m = LoadModel(dir, info, capacity);
       if (!m.ok()) return m.status();
       return std::unique_ptr<CausalLM>(new FaultyModel(std::move(*m), faults));
     };
     std::future<int> port = ready_.get_future();
+    std::future<int> listening = listening_.get_future();
     thread_ = std::thread([this] {
-      exit_code_ = RunServeCommand(flags_, out_, err_, [this](int p) {
+      ServeHooks hooks;
+      hooks.on_listening = [this](int p) { listening_.set_value(p); };
+      hooks.on_ready = [this](int p) {
         announced_ = true;
         ready_.set_value(p);
-      });
+      };
+      exit_code_ = RunServeCommand(flags_, out_, err_, hooks);
       if (!announced_) ready_.set_value(-1);
     });
-    if (port.wait_for(std::chrono::seconds(20)) == std::future_status::ready) port_ = port.get();
+    if (listening.wait_for(std::chrono::seconds(20)) == std::future_status::ready) listening_port_ = listening.get();
+    if (!faults->block_load && port.wait_for(std::chrono::seconds(20)) == std::future_status::ready) {
+      port_ = port.get();
+    }
+    ready_future_ = std::move(port);
+  }
+  // Port while the model is still loading.
+  int listening_port() const { return listening_port_; }
+  // After the load was unblocked: waits for readiness.
+  int WaitReady() {
+    if (ready_future_.valid() && ready_future_.wait_for(std::chrono::seconds(20)) == std::future_status::ready) {
+      port_ = ready_future_.get();
+    }
+    return port_;
   }
   ~InProcessServer() {
     if (thread_.joinable()) {
@@ -115,8 +138,11 @@ class InProcessServer {
   std::ostringstream err_;
   std::atomic<int> exit_code_{-1};
   std::promise<int> ready_;
+  std::promise<int> listening_;
+  std::future<int> ready_future_;
   std::atomic<bool> announced_{false};
   int port_ = 0;
+  int listening_port_ = 0;
   std::thread thread_;
 };
 
@@ -124,6 +150,37 @@ Json GreedyBody(bool stream, int max_tokens = 128) {
   const Json golden = GoldenCase0();
   return Json{{"prompt", golden["prompt"]}, {"max_tokens", max_tokens}, {"temperature", 0},
               {"ignore_eos", true},         {"stream", stream}};
+}
+
+TEST(ServeFaultTest, WhileLoadingEverythingButProbesIs503) {
+  static Faults* faults = new Faults();
+  faults->block_load = true;
+  InProcessServer server(faults, 300);
+  ASSERT_GT(server.listening_port(), 0) << server.err();
+  Connection c(server.listening_port());
+  auto health = c.Request("GET", "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  EXPECT_EQ(health->JsonBody()["status"], "loading");
+  for (const char* path : {"/v1/completions", "/tokenize"}) {
+    auto r = c.Request("POST", path, R"({"prompt": "x"})");
+    ASSERT_TRUE(r);
+    ExpectErrorObject(*r, 503);
+    EXPECT_NE(r->body.find("loading"), std::string::npos) << r->body;
+  }
+  auto metrics = c.Request("GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 503);
+
+  faults->Release();
+  ASSERT_EQ(server.WaitReady(), server.listening_port());
+  auto ready = c.Request("GET", "/health");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  auto ok = c.Request("POST", "/v1/completions", GreedyBody(false).dump());
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->JsonBody()["choices"][0]["text"], GoldenCase0()["greedy_text"]);
+  EXPECT_EQ(server.Stop(), 0);
 }
 
 TEST(ServeFaultTest, AFailedStepFailsOnlyItsRequests) {
