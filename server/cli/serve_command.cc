@@ -114,7 +114,7 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   // A signal during loading: nothing was accepted that needs serving.
   if ((*server)->stopping()) return 0;
 
-  http::Backend backend;
+  api::ServingBackend backend;
   backend.engine = engine.get();
   backend.ctx.served_model_name = flags.served_model_name.empty() ? BaseName(flags.model_dir) : flags.served_model_name;
   backend.ctx.tokenizer = &engine->tokenizer();

@@ -654,6 +654,7 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
 
 void HttpServer::Impl::BeginShutdown(std::chrono::milliseconds timeout, std::chrono::milliseconds linger) {
   if (shutting_down.exchange(true)) return;
+  if (options.on_shutdown) options.on_shutdown();
   if (linger.count() == 0) {
     beast::error_code ignored;
     acceptor.close(ignored);

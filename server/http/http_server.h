@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -22,14 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/api/serving_context.h"
-
-namespace kaon {
-class Engine;
-}
-namespace kaon::metrics {
-class ServingMetrics;
-}
+#include "server/api/serving_backend.h"
 
 namespace kaon::http {
 
@@ -45,14 +39,12 @@ struct ServerOptions {
   std::optional<std::string> api_key;            // required as a Bearer token on /v1 and tokenize routes
   std::vector<std::string> allowed_origins;      // CORS; empty: no CORS headers
   std::ostream* log = nullptr;                   // one line per request; null: no request log
+  // Called (on an io thread, once) when draining begins after a signal or
+  // Fail, so other front ends start draining at the same moment.
+  std::function<void()> on_shutdown;
 };
 
-// What the server serves once loading is done. Borrowed: must outlive the server.
-struct Backend {
-  Engine* engine = nullptr;
-  api::ServingContext ctx;
-  metrics::ServingMetrics* metrics = nullptr;
-};
+using Backend = api::ServingBackend;
 
 class HttpServer {
  public:
