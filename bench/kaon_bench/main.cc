@@ -52,16 +52,6 @@ struct Flags {
   double request_timeout = 6 * 3600;
 };
 
-std::vector<std::string> SplitCsv(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 double ParseRate(const std::string& s) {
   const std::vector<double> r = ParseRates(s, "--request-rate");  // "inf" or a positive number, with a clear error
   if (r.size() != 1) throw std::runtime_error("--request-rate takes one rate (use --sweep-rates for several)");
@@ -70,7 +60,7 @@ double ParseRate(const std::string& s) {
 
 std::vector<double> ParsePercentiles(const std::string& csv) {
   std::vector<double> out;
-  for (const std::string& p : SplitCsv(csv)) {
+  for (const std::string& p : SplitComma(csv)) {
     char* end = nullptr;
     const double v = std::strtod(p.c_str(), &end);
     if (end == p.c_str() || *end != '\0' || v < 0 || v > 100)
@@ -196,7 +186,7 @@ int Run(Flags& f) {
   const std::vector<double> percentiles = ParsePercentiles(f.percentiles);
   ReportOptions rep;
   rep.percentile_metrics.clear();
-  for (const std::string& m : SplitCsv(f.percentile_metrics)) {
+  for (const std::string& m : SplitComma(f.percentile_metrics)) {
     if (m != "ttft" && m != "tpot" && m != "itl" && m != "e2el")
       throw std::runtime_error("unknown --percentile-metrics entry " + m);
     rep.percentile_metrics.insert(m);

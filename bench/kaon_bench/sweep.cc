@@ -9,16 +9,6 @@
 namespace kaon::bench {
 namespace {
 
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 double ParseNumber(const std::string& s, const std::string& what) {
   try {
     size_t used = 0;
@@ -103,6 +93,16 @@ std::vector<double> ParseRates(const std::string& csv, const std::string& flag) 
   }
   if (rates.empty()) throw std::runtime_error(flag + " is empty");
   return rates;
+}
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
 }
 
 }  // namespace kaon::bench

@@ -48,4 +48,7 @@ SloThresholds ParseSlo(const std::vector<std::string>& items);
 // "1,2,4.5" -> rates; "inf" allowed. Throws std::runtime_error.
 std::vector<double> ParseRates(const std::string& csv, const std::string& flag = "--sweep-rates");
 
+// "a,,b" → {"a", "b"}: the comma lists of the flags (rates, SLOs, metric names).
+std::vector<std::string> SplitComma(const std::string& s);
+
 }  // namespace kaon::bench

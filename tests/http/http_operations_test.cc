@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "tests/common/prometheus_text.h"
 #include "tests/http/http_test_util.h"
 
 namespace kaon {
@@ -19,18 +20,8 @@ using testing::GoldenCase0;
 using testing::HttpResponse;
 using testing::ServerProcess;
 
-// The value of the first sample line starting with `series`, or -1.
 double Metric(const std::string& text, const std::string& series) {
-  size_t at = 0;
-  while ((at = text.find(series, at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') {
-      const size_t eol = text.find('\n', at);
-      const std::string line = text.substr(at, eol - at);
-      return std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    ++at;
-  }
-  return -1;
+  return kaon::testing::PrometheusSample(text, series);
 }
 
 constexpr const char* kLabels = "{model_name=\"stories260k\"}";

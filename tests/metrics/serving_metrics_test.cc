@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "server/metrics/request_recorder.h"
+#include "tests/common/prometheus_text.h"
 
 namespace kaon::metrics {
 namespace {
@@ -13,19 +14,8 @@ namespace {
 using Clock = RequestRecorder::Clock;
 using std::chrono::milliseconds;
 
-// The value of the first sample line that starts with `series` (name plus
-// the start of its labels), or -1.
 double Sample(const std::string& text, const std::string& series) {
-  size_t at = 0;
-  while ((at = text.find(series, at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') {
-      const size_t eol = text.find('\n', at);
-      const std::string line = text.substr(at, eol - at);
-      return std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    ++at;
-  }
-  return -1;
+  return kaon::testing::PrometheusSample(text, series);
 }
 
 MetricsInfo Info() { return MetricsInfo{"my \"model\"", 16, 100, 512}; }
