@@ -1,5 +1,7 @@
 #include "kernels/cpu/thread_pool.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 namespace kaon::kernels::cpu {
@@ -31,6 +33,9 @@ inline void RunChunk(int64_t n, int parts, int index,
 }  // namespace
 
 void ThreadPool::WorkerLoop(int index) {
+  // Named so per-thread CPU accounting (/proc/PID/task/*/comm) can tell
+  // model work from the front end's. kernels/ stays a leaf, hence no helper.
+  pthread_setname_np(pthread_self(), "kaon-worker");
   uint64_t seen = 0;
   for (;;) {
     const std::function<void(int64_t, int64_t, int)>* job;

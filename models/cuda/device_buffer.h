@@ -10,12 +10,35 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/common/kernel_status.h"
+#include "server/common/status.h"
 
 namespace kaon::cuda_backend {
 
+// Errors after which the CUDA context is unusable ("sticky": every later call
+// fails too), so the process must restart rather than fail one step.
+inline bool IsStickyCudaError(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorNvlinkUncorrectable:
+    case cudaErrorContextIsDestroyed:
+      return true;
+    default:
+      return false;
+  }
+}
+
 inline absl::Status CudaStatus(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(what, ": ", cudaGetErrorString(e)));
+  const std::string message = absl::StrCat(what, ": ", cudaGetErrorString(e));
+  return IsStickyCudaError(e) ? FatalError(message) : absl::InternalError(message);
 }
 
 inline absl::Status FromKernel(const kernels::KernelStatus& s) {

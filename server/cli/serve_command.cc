@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/api/serving_context.h"
-#include "server/engine/step_watchdog.h"
+#include "server/engine/engine_watchdog.h"
 #include "server/http/http_policy.h"
 #include "server/http/http_server.h"
 #include "server/metrics/serving_metrics.h"
@@ -133,16 +133,13 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   absl::Status status;
   {
     http::HttpServer* s = server->get();
-    StepWatchdog watchdog([e = engine.get()] { return e->current_step_seconds(); }, flags.engine_step_timeout_s,
-                          [s, limit = flags.engine_step_timeout_s](double elapsed) {
-                            s->Fail(absl::StrCat("an engine step has run for ", elapsed,
-                                                 " s, over --engine-step-timeout ", limit, " s"));
-                          });
+    std::unique_ptr<EngineWatchdog> watchdog = EngineWatchdog::ForEngine(
+        engine.get(), flags.engine_step_timeout_s, [s](const std::string& reason) { s->Fail(reason); });
     status = (*server)->Wait();
   }
   if (status.ok()) return 0;
   err << "kaon serve: fatal: " << status.message() << "\n";
-  // The engine thread is stuck inside a step and cannot be joined: drop the
+  // The engine thread may be stuck inside a step and cannot be joined: drop the
   // server (its handles abort), then leave the engine to the process exit.
   server->reset();
   static_cast<void>(engine.release());

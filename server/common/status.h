@@ -9,6 +9,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
 
 namespace kaon::internal {
 
@@ -51,3 +53,21 @@ class CheckFailure {
 
 #define KAON_ASSIGN_OR_RETURN(lhs, expr) \
   KAON_ASSIGN_OR_RETURN_IMPL(KAON_STATUS_CONCAT(kaon_statusor_, __LINE__), lhs, expr)
+
+namespace kaon {
+
+// A fatal error leaves the process unable to serve (a sticky CUDA error: the
+// context is lost). The engine stops, fails every request, and the server
+// exits non-zero so an orchestrator restarts it. Marked with a payload so the
+// code stays the honest one (Internal).
+inline constexpr absl::string_view kFatalPayloadUrl = "type.kaon/fatal";
+
+inline absl::Status FatalError(absl::string_view message) {
+  absl::Status s = absl::InternalError(message);
+  s.SetPayload(kFatalPayloadUrl, absl::Cord("1"));
+  return s;
+}
+
+inline bool IsFatal(const absl::Status& s) { return s.GetPayload(kFatalPayloadUrl).has_value(); }
+
+}  // namespace kaon

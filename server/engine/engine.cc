@@ -162,6 +162,9 @@ Engine::~Engine() {
 }
 
 absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest request) {
+  if (std::optional<std::string> fatal = fatal_error()) {
+    return absl::UnavailableError(absl::StrCat("the engine has failed: ", *fatal));
+  }
   const SamplingParams& p = request.params;
   const int64_t vocab = parts_.info.config.vocab_size;
   KAON_RETURN_IF_ERROR(p.Validate(vocab));
@@ -299,11 +302,20 @@ void Engine::Loop() {
     PublishStats();
   }
   // Shutting down: every live request ends as aborted, so no consumer waits forever.
+  FailAll("");
+}
+
+void Engine::FailAll(const std::string& error) {
   std::vector<int64_t> live;
   for (const auto& [id, route] : routes_) live.push_back(id);
   for (int64_t id : live) {
-    if (std::unique_ptr<Request> r = scheduler_->Abort(id)) Finish(std::move(r));
+    if (std::unique_ptr<Request> r = scheduler_->Abort(id)) Finish(std::move(r), error);
   }
+}
+
+std::optional<std::string> Engine::fatal_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return fatal_error_;
 }
 
 void Engine::Step() {
@@ -334,8 +346,17 @@ void Engine::Step() {
     stats_.num_forward_tokens = runner_->num_forward_tokens();
   }
   if (!logits.ok()) {
-    // A failed step fails only the requests in it; the engine goes on.
     const std::string error = absl::StrCat("engine step failed: ", logits.status().message());
+    if (IsFatal(logits.status())) {
+      // Nothing more can run on this backend: fail everyone, refuse new work.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        fatal_error_ = error;
+      }
+      FailAll(error);
+      return;
+    }
+    // A failed step fails only the requests in it; the engine goes on.
     for (const ScheduledRequest& s : out.scheduled) {
       if (std::unique_ptr<Request> r = scheduler_->Abort(s.request->id)) Finish(std::move(r), error);
     }

@@ -135,6 +135,9 @@ class Engine {
   // How long the step now running has taken (0 between steps), for a
   // watchdog on another thread.
   double current_step_seconds() const;
+  // Set once a step failed with a fatal error (see FatalError): every request
+  // was failed and Submit refuses new ones. Thread-safe.
+  std::optional<std::string> fatal_error() const;
 
  private:
   friend class RequestHandle;
@@ -150,6 +153,8 @@ class Engine {
   void Emit(Request* r, const SampleResult* sample, bool with_logprobs);
   void CollectPromptLogprobs(const SchedulerOutput& out, const float* logits);
   void Finish(std::unique_ptr<Request> r, const std::string& error = "");
+  // Ends every live request (with `error`, or as aborted when empty).
+  void FailAll(const std::string& error);
   void PublishStats();
 
   EngineParts parts_;  // info, runner config, model, KV cache memory
@@ -175,6 +180,7 @@ class Engine {
   std::vector<int64_t> aborts_;         // child ids
   std::vector<int64_t> parent_aborts_;  // handle ids
   bool stop_ = false;
+  std::optional<std::string> fatal_error_;
   std::atomic<int64_t> next_id_{1};
   std::atomic<uint64_t> next_arrival_{0};
   std::atomic<int64_t> num_queued_{0};  // submitted, not yet admitted by the scheduler

@@ -350,11 +350,18 @@ std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::s
     }
   }
 
-  const State st = current();
+  State st = current();
   const bool ready = has_backend.load(std::memory_order_acquire);
   if (path == "/health") {
     if (method != bhttp::verb::get) return wrong_method("GET");
-    const std::string reason = st == State::kFailed ? FailReason() : std::string();
+    std::string reason = st == State::kFailed ? FailReason() : std::string();
+    // A fatal engine error shows at once, before the watchdog's next poll.
+    if (ready && st != State::kFailed) {
+      if (std::optional<std::string> fatal = backend.engine->fatal_error()) {
+        st = State::kFailed;
+        reason = *fatal;
+      }
+    }
     return MakeJson(req, rid, st == State::kReady ? bhttp::status::ok : bhttp::status::service_unavailable,
                     HealthBody(st, reason));
   }

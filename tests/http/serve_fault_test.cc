@@ -1,14 +1,15 @@
 // DESIGN.md's failure classes, through the real serve command in-process
 // with a model that fails or hangs on demand: a failed step answers only
-// its own requests with a 500 and the server keeps serving; a step past the
-// watchdog limit turns /health to 503, fails every request and makes
-// `kaon serve` return 1.
+// its own requests with a 500 and the server keeps serving; a fatal step
+// error (a sticky CUDA error) or a step past the watchdog limit turns
+// /health to 503, fails every request and makes `kaon serve` return 1.
 #include <condition_variable>
 #include <future>
 #include <mutex>
 #include <sstream>
 
 #include "models/registry.h"
+#include "server/common/status.h"
 #include "server/cli/serve_command.h"
 #include "server/runtime/causal_lm.h"
 #include "tests/http/http_test_util.h"
@@ -25,6 +26,7 @@ using testing::GoldenCase0;
 // trip the engine (and the model in it) is deliberately leaked.
 struct Faults {
   std::atomic<bool> fail_next{false};
+  std::atomic<bool> fatal_next{false};
   std::mutex mu;
   std::condition_variable cv;
   bool hang = false;
@@ -48,6 +50,7 @@ class FaultyModel : public CausalLM {
   }
   absl::Status Forward(const ForwardBatch& batch, KvCache& cache, float* logits) override {
     if (faults_->fail_next.exchange(false)) return absl::InternalError("injected fault");
+    if (faults_->fatal_next.exchange(false)) return FatalError("injected sticky error");
     {
       std::unique_lock<std::mutex> lock(faults_->mu);
       if (faults_->hang) {
@@ -254,6 +257,30 @@ TEST(ServeFaultTest, AHungStepIsFatal) {
   EXPECT_NE(server.err().find("fatal"), std::string::npos) << server.err();
   // Let the leaked engine's thread run on; nothing waits for it.
   faults->Release();
+}
+
+TEST(ServeFaultTest, AFatalStepErrorIsFatal) {
+  static Faults* faults = new Faults();
+  InProcessServer server(faults, 300);
+  ASSERT_GT(server.port(), 0) << server.err();
+  Connection c(server.port());
+  faults->fatal_next = true;
+  auto failed = c.Request("POST", "/v1/completions", GreedyBody(false).dump());
+  ASSERT_TRUE(failed);
+  ExpectErrorObject(*failed, 500);
+  EXPECT_NE(failed->body.find("injected sticky error"), std::string::npos) << failed->body;
+
+  auto health = Connection(server.port()).Request("GET", "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  EXPECT_NE(health->body.find("injected sticky error"), std::string::npos) << health->body;
+  // New work is refused, not queued on a dead engine.
+  auto refused = Connection(server.port()).Request("POST", "/v1/completions", GreedyBody(false).dump());
+  ASSERT_TRUE(refused);
+  EXPECT_GE(refused->status, 500) << refused->body;
+
+  EXPECT_EQ(server.Join(20), 1);
+  EXPECT_NE(server.err().find("fatal"), std::string::npos) << server.err();
 }
 
 }  // namespace
