@@ -47,8 +47,13 @@ std::vector<std::string> SupportedArchitectures() {
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadModel(const std::string& model_dir, const ModelInfo& info,
                                                     const ModelCapacity& capacity, TpInfo tp) {
   KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, WeightStore::Open(model_dir));
+  return LoadModelFromStore(*store, info, capacity, tp);
+}
+
+absl::StatusOr<std::unique_ptr<CausalLM>> LoadModelFromStore(const WeightStore& store, const ModelInfo& info,
+                                                             const ModelCapacity& capacity, TpInfo tp) {
   KAON_ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model,
-                        DecoderModel::Load(info.config, info.options, *store, capacity, tp));
+                        DecoderModel::Load(info.config, info.options, store, capacity, tp));
   return std::unique_ptr<CausalLM>(std::move(model));
 }
 

@@ -29,5 +29,8 @@ absl::StatusOr<ModelInfo> LoadModelInfo(const std::string& model_dir);
 // Loads the weights for `info` (from LoadModelInfo) and builds the model.
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadModel(const std::string& model_dir, const ModelInfo& info,
                                                     const ModelCapacity& capacity, TpInfo tp = {});
+// The same from weights already at hand (e.g. RandomWeightStore).
+absl::StatusOr<std::unique_ptr<CausalLM>> LoadModelFromStore(const WeightStore& store, const ModelInfo& info,
+                                                             const ModelCapacity& capacity, TpInfo tp = {});
 
 }  // namespace kaon

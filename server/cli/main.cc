@@ -62,6 +62,20 @@ void AddEngineFlags(CLI::App* cmd, EngineConfig* config) {
          },
          "cpu | cuda")
       ->default_str("cpu");
+  cmd->add_option_function<std::string>(
+         "--load-format",
+         [o](const std::string& f) {
+           if (f == "auto") {
+             o->dummy_weights = false;
+           } else if (f == "dummy") {
+             o->dummy_weights = true;
+           } else {
+             throw CLI::ValidationError("--load-format", "must be auto or dummy");
+           }
+         },
+         "auto (the directory's safetensors) or dummy (random weights of the config's shapes, as "
+         "`kaon random-model --seed 0` writes them; only config.json and the tokenizer are read)")
+      ->default_str("auto");
 }
 
 int Main(int argc, char** argv) {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "models/registry.h"
-#include "server/cli/random_weights.h"
+#include "models/random_weights.h"
 #include "server/common/files.h"
 #include "server/common/status.h"
 #include "server/runtime/safetensors_writer.h"

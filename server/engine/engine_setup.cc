@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "models/random_weights.h"
 #include "server/common/status.h"
 #include "server/runtime/memory_plan.h"
 
@@ -78,6 +79,10 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   capacity.num_threads = options.num_threads;
   if (options.model_loader) {
     KAON_ASSIGN_OR_RETURN(p.model, options.model_loader(model_dir, p.info, capacity));
+  } else if (options.dummy_weights) {
+    // Seed 0, fp32: the model `kaon random-model --seed 0` would write.
+    KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, RandomWeightStore(p.info, 0, DType::kF32));
+    KAON_ASSIGN_OR_RETURN(p.model, LoadModelFromStore(*store, p.info, capacity));
   } else {
     KAON_ASSIGN_OR_RETURN(p.model, LoadModel(model_dir, p.info, capacity));
   }

@@ -23,6 +23,9 @@ struct EngineOptions {
   int64_t num_kv_blocks = 0;             // 0: sized automatically
   std::optional<uint64_t> block_shuffle_seed;  // scrambles the free-block order (tests)
   int num_threads = 0;                   // 0: hardware concurrency
+  // --load-format dummy: random weights of the config's shapes, generated in
+  // memory (no safetensors needed), for benchmarks and tests.
+  bool dummy_weights = false;
   // Builds the model in place of the CPU loader (the GPU check passes the
   // CUDA backend's); unset = the CPU backend.
   std::function<absl::StatusOr<std::unique_ptr<CausalLM>>(const std::string& model_dir, const ModelInfo& info,

@@ -109,6 +109,30 @@ absl::StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string
   return store;
 }
 
+absl::StatusOr<std::unique_ptr<WeightStore>> WeightStore::FromMemory(std::string label,
+                                                                    std::vector<OwnedTensor> tensors) {
+  std::unique_ptr<WeightStore> store(new WeightStore());
+  store->dir_ = std::move(label);
+  store->owned_ = std::move(tensors);
+  for (const OwnedTensor& t : store->owned_) {
+    TensorView view;
+    view.name = t.name;
+    view.file = store->dir_;
+    view.dtype = t.dtype;
+    view.shape = t.shape;
+    view.data = t.bytes.data();
+    view.nbytes = t.bytes.size();
+    if (view.nbytes != static_cast<size_t>(view.numel()) * DTypeSize(t.dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat(store->dir_, ": tensor ", t.name, " has ", view.nbytes,
+                                                     " bytes for shape ", ShapeString(t.shape)));
+    }
+    if (!store->tensors_.emplace(t.name, std::move(view)).second) {
+      return absl::InvalidArgumentError(absl::StrCat(store->dir_, ": tensor ", t.name, " given twice"));
+    }
+  }
+  return store;
+}
+
 bool WeightStore::Has(const std::string& name) const { return tensors_.count(name) != 0; }
 
 absl::StatusOr<TensorView> WeightStore::Get(const std::string& name) const {

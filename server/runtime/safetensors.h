@@ -39,6 +39,15 @@ void ConvertToF32(const TensorView& t, size_t offset, size_t count, float* out);
 
 class SafetensorsFile;
 
+// A tensor whose bytes the store owns (--load-format dummy: random weights
+// generated in memory instead of read from files).
+struct OwnedTensor {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  std::vector<std::byte> bytes;
+};
+
 // All tensors of a model directory.
 class WeightStore {
  public:
@@ -46,6 +55,9 @@ class WeightStore {
   // `dir/model.safetensors.index.json` (checking that each listed tensor is in
   // the shard the index names).
   static absl::StatusOr<std::unique_ptr<WeightStore>> Open(const std::string& dir);
+  // Serves `tensors` from memory; `label` stands for the directory in error
+  // messages. Byte counts must match dtype and shape (checked).
+  static absl::StatusOr<std::unique_ptr<WeightStore>> FromMemory(std::string label, std::vector<OwnedTensor> tensors);
   ~WeightStore();
 
   bool Has(const std::string& name) const;
@@ -60,6 +72,7 @@ class WeightStore {
   WeightStore() = default;
   std::string dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::vector<OwnedTensor> owned_;
   std::map<std::string, TensorView> tensors_;
 };
 

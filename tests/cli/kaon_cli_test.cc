@@ -76,6 +76,39 @@ TEST(KaonGenerate, PromptIdsAndFixtures) {
   EXPECT_EQ(Json::parse(r.out)["token_ids"], c["greedy_token_ids"]);
 }
 
+// --load-format dummy generates in memory exactly the weights `kaon
+// random-model --seed 0` writes, so both give the same greedy tokens; the
+// dummy directory has no safetensors at all, proving none were read.
+TEST(KaonGenerate, DummyWeightsEqualRandomModelSeedZero) {
+  for (const char* fixture : {"tiny-qwen2", "tiny-qwen3", "tiny-llama3"}) {
+    const std::string dummy = CopyModel(testing::TestModelDir(fixture), [](const fs::path& dir) {
+      for (const auto& e : fs::directory_iterator(dir)) {
+        if (e.path().extension() == ".safetensors") fs::remove(e.path());
+      }
+    });
+    const std::string args = " --prompt-ids 1,5,9,17 --max-tokens 12 --temperature 0 --ignore-eos --json";
+    const auto d = RunCommand(Kaon() + " generate " + dummy + " --load-format dummy" + args);
+    ASSERT_EQ(d.exit_code, 0) << fixture << ": " << d.err;
+    const auto missing = RunCommand(Kaon() + " generate " + dummy + args);
+    EXPECT_NE(missing.exit_code, 0) << fixture << ": without --load-format dummy the weights are required";
+
+    const std::string written = dummy + "_written";
+    const auto w = RunCommand(Kaon() + " random-model --config " + dummy + "/config.json --out " + written +
+                              " --tokenizer-from " + dummy);
+    ASSERT_EQ(w.exit_code, 0) << w.err;
+    const auto f = RunCommand(Kaon() + " generate " + written + args);
+    ASSERT_EQ(f.exit_code, 0) << f.err;
+    const Json from_dummy = Json::parse(d.out);
+    EXPECT_EQ(from_dummy["token_ids"].size(), 12u);
+    EXPECT_EQ(from_dummy["token_ids"], Json::parse(f.out)["token_ids"]) << fixture;
+    fs::remove_all(dummy);
+    fs::remove_all(written);
+  }
+  const auto bad = RunCommand(Kaon() + " generate " + testing::BundledModelDir() + " --load-format fast --prompt x");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--load-format"), std::string::npos) << bad.err;
+}
+
 TEST(KaonGenerate, SeededSamplingIsReproducible) {
   const std::string cmd = Kaon() + " generate " + testing::BundledModelDir() +
                           " --prompt 'Once upon a time' --max-tokens 40 --temperature 0.8 --top-p 0.9 --seed 7 --json";

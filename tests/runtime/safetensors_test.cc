@@ -568,5 +568,31 @@ TEST_F(SafetensorsFiles, MissingOrCorruptShard) {
   ExpectError(WeightStore::Open(dir_).status(), {Path("bad.safetensors"), "tensor a"});
 }
 
+TEST(WeightStoreFromMemory, ServesOwnedTensorsAndChecksSizes) {
+  std::vector<std::byte> two_floats(8);
+  const float values[2] = {1.5f, -2.0f};
+  std::memcpy(two_floats.data(), values, 8);
+  auto store = WeightStore::FromMemory("mem", {OwnedTensor{"a", DType::kF32, {2}, two_floats},
+                                               OwnedTensor{"b", DType::kBF16, {1, 2}, std::vector<std::byte>(4)}});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto a = (*store)->Get("a", {2});
+  ASSERT_TRUE(a.ok()) << a.status();
+  float back[2];
+  ConvertToF32(*a, 0, 2, back);
+  EXPECT_EQ(back[0], 1.5f);
+  EXPECT_EQ(back[1], -2.0f);
+  EXPECT_TRUE((*store)->Has("b"));
+  EXPECT_FALSE((*store)->Get("c").ok());
+  EXPECT_NE((*store)->Get("c").status().message().find("mem"), std::string::npos);
+
+  auto short_bytes = WeightStore::FromMemory("mem", {OwnedTensor{"a", DType::kF32, {3}, two_floats}});
+  ASSERT_FALSE(short_bytes.ok());
+  EXPECT_NE(short_bytes.status().message().find("tensor a"), std::string::npos) << short_bytes.status();
+  auto twice = WeightStore::FromMemory("mem", {OwnedTensor{"a", DType::kF32, {2}, two_floats},
+                                               OwnedTensor{"a", DType::kF32, {2}, two_floats}});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("twice"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kaon

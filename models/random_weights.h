@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "models/registry.h"
+#include "absl/status/statusor.h"
+#include "server/runtime/safetensors.h"
 #include "server/runtime/safetensors_writer.h"
 
 namespace kaon {
@@ -24,5 +27,9 @@ namespace kaon {
 // thread count, and chunks fill in parallel. (The fixtures themselves came
 // from numpy; these draws are not bit-equal to them.)
 std::vector<TensorToWrite> RandomModelTensors(const ModelInfo& info, uint64_t seed, DType dtype);
+
+// The same tensors, generated in memory (--load-format dummy): loading them
+// gives the same model as `kaon random-model` with this seed and dtype.
+absl::StatusOr<std::unique_ptr<WeightStore>> RandomWeightStore(const ModelInfo& info, uint64_t seed, DType dtype);
 
 }  // namespace kaon

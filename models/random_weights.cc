@@ -1,4 +1,4 @@
-#include "server/cli/random_weights.h"
+#include "models/random_weights.h"
 
 #include <algorithm>
 #include <cmath>
@@ -109,6 +109,26 @@ std::vector<TensorToWrite> RandomModelTensors(const ModelInfo& info, uint64_t se
   norm("model.norm.weight", h);
   if (!c.tie_word_embeddings) weight("lm_head.weight", {c.vocab_size, h}, 0.1f);
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<WeightStore>> RandomWeightStore(const ModelInfo& info, uint64_t seed, DType dtype) {
+  if (dtype == DType::kF16) return absl::InvalidArgumentError("random weights are float32 or bfloat16, not F16");
+  std::vector<OwnedTensor> owned;
+  std::vector<float> values;
+  for (TensorToWrite& t : RandomModelTensors(info, seed, dtype)) {
+    const auto n = static_cast<size_t>(t.numel());
+    OwnedTensor o{t.name, dtype, t.shape, std::vector<std::byte>(n * DTypeSize(dtype))};
+    if (dtype == DType::kF32) {
+      t.fill(reinterpret_cast<float*>(o.bytes.data()));
+    } else {
+      values.resize(n);
+      t.fill(values.data());
+      auto* bits = reinterpret_cast<uint16_t*>(o.bytes.data());
+      for (size_t i = 0; i < n; ++i) bits[i] = FloatToBF16Bits(values[i]);
+    }
+    owned.push_back(std::move(o));
+  }
+  return WeightStore::FromMemory("random weights (--load-format dummy)", std::move(owned));
 }
 
 }  // namespace kaon
