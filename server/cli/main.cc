@@ -55,13 +55,11 @@ void AddEngineFlags(CLI::App* cmd, EngineConfig* config) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", config->enable_prefix_caching,
                 "Reuse the KV cache of shared prompt prefixes (default: on)");
-  cmd->add_option_function<std::string>(
-         "--device",
-         [](const std::string& d) {
-           if (d != "cpu") throw CLI::ValidationError("--device", "only 'cpu' is available in this build");
-         },
-         "cpu | cuda")
-      ->default_str("cpu");
+  cmd->add_option("--device", o->device,
+                  "cpu, cuda (needs libkaon_cuda.so next to kaon and a GPU) or auto (cuda when available)")
+      ->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "auto (cpu: float32, cuda: bfloat16), float32, bfloat16 or float16")
+      ->capture_default_str();
   cmd->add_option_function<std::string>(
          "--load-format",
          [o](const std::string& f) {

@@ -455,6 +455,12 @@ double Engine::current_step_seconds() const {
   return std::chrono::duration<double>(elapsed).count();
 }
 
+std::string Engine::device_summary() const {
+  std::string s = absl::StrCat(parts_.device, " ", parts_.dtype);
+  if (!parts_.device_reason.empty()) absl::StrAppend(&s, " (--device auto: ", parts_.device_reason, ")");
+  return s;
+}
+
 int64_t Engine::num_kv_blocks() const { return parts_.cache->shape().num_blocks; }
 
 void Engine::PublishStats() {

@@ -130,6 +130,8 @@ class Engine {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   int64_t max_model_len() const { return parts_.runner_config.max_model_len; }
   int64_t block_size() const { return parts_.runner_config.block_size; }
+  // "cpu float32", "cuda bfloat16", with --device auto's reason when it fell back.
+  std::string device_summary() const;
   int64_t num_kv_blocks() const;
   EngineStats stats() const;
   // How long the step now running has taken (0 between steps), for a

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "models/random_weights.h"
+#include "server/engine/device.h"
 #include "server/common/status.h"
 #include "server/runtime/memory_plan.h"
 
@@ -34,8 +35,17 @@ absl::Status ValidateEngineOptions(const EngineOptions& o, const ModelConfig& co
   return absl::OkStatus();
 }
 
-absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const EngineOptions& options) {
+absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const EngineOptions& given) {
   EngineParts p;
+  EngineOptions options = given;
+  if (options.model_loader) {
+    p.device = "injected";  // a test's or the GPU check's loader
+  } else {
+    KAON_ASSIGN_OR_RETURN(DeviceChoice d, ConfigureDevice(&options));
+    p.device = d.device;
+    p.dtype = d.dtype;
+    p.device_reason = d.reason;
+  }
   KAON_ASSIGN_OR_RETURN(p.info, LoadModelInfo(model_dir));
   const ModelConfig& c = p.info.config;
   KAON_RETURN_IF_ERROR(ValidateEngineOptions(options, c));

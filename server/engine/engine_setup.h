@@ -26,6 +26,8 @@ struct EngineOptions {
   // --load-format dummy: random weights of the config's shapes, generated in
   // memory (no safetensors needed), for benchmarks and tests.
   bool dummy_weights = false;
+  std::string device = "cpu";  // cpu | cuda | auto (see server/engine/device.h)
+  std::string dtype = "auto";  // auto | float32 | bfloat16 | float16
   // Builds the model in place of the CPU loader (the GPU check passes the
   // CUDA backend's); unset = the CPU backend.
   std::function<absl::StatusOr<std::unique_ptr<CausalLM>>(const std::string& model_dir, const ModelInfo& info,
@@ -38,6 +40,9 @@ absl::Status ValidateEngineOptions(const EngineOptions& options, const ModelConf
 
 struct EngineParts {
   ModelInfo info;
+  std::string device;  // what runs the model: "cpu" or "cuda", and its dtype
+  std::string dtype;
+  std::string device_reason;  // --device auto: why
   RunnerConfig runner_config;
   std::unique_ptr<CausalLM> model;
   std::unique_ptr<KvCache> cache;

@@ -200,6 +200,29 @@ TEST(KaonStartup, FlagErrorsExitNonZero) {
   EXPECT_NE(r.out.find("generate"), std::string::npos);
 }
 
+// --device: auto falls back to the CPU with the same output; cuda without a
+// GPU (or in a build without libkaon_cuda.so) fails with one line naming the
+// flag; CPU dtypes other than float32 are refused.
+TEST(KaonStartup, DeviceSelection) {
+  const std::string gen = Kaon() + " generate " + testing::BundledModelDir() +
+                          " --prompt 'Once upon a time' --max-tokens 16 --temperature 0 --json";
+  const auto cpu = RunCommand(gen + " --device cpu");
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  const auto cuda = RunCommand(gen + " --device cuda");
+  if (cuda.exit_code == 0) {
+    // A machine with a GPU: greedy tokens agree on this tiny model.
+    EXPECT_EQ(Json::parse(cuda.out)["token_ids"], Json::parse(cpu.out)["token_ids"]);
+  } else {
+    ExpectCleanFailure(cuda, {"--device cuda"});
+    const auto fallback = RunCommand(gen + " --device auto");
+    ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+    EXPECT_EQ(Json::parse(fallback.out)["token_ids"], Json::parse(cpu.out)["token_ids"]);
+  }
+  ExpectCleanFailure(RunCommand(gen + " --device tpu"), {"--device"});
+  ExpectCleanFailure(RunCommand(gen + " --device cpu --dtype bfloat16"), {"--dtype"});
+  ExpectCleanFailure(RunCommand(gen + " --dtype float8"), {"--dtype"});
+}
+
 TEST(KaonTokenize, EncodesAndDecodesJsonLines) {
   const auto r = RunCommand(Kaon() + " tokenize " + testing::BundledModelDir() + " --jsonl",
                             "{\"text\": \"Once upon a time\"}\n{\"ids\": [1, 403, 407, 261, 378]}\n");
