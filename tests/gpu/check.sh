@@ -101,6 +101,16 @@ if [ -x "$MODEL_BIN" ]; then
   model_rc=$?
 fi
 
+# Part 3, when kaon and its plugin were carried: `kaon serve --device cuda`
+# over HTTP (goldens in float32, streaming and not; /metrics; SIGTERM).
+SERVE_LOG="$OUT_DIR/serve_check.log"
+serve_rc=absent
+if [ -x "$BIN_DIR/kaon" ] && [ -e "$BIN_DIR/libkaon_cuda.so" ]; then
+  timeout -k 5 60 python3 tests/gpu/serve_check.py "$BIN_DIR/kaon" --device cuda --dtype float32 > "$SERVE_LOG" 2>&1
+  serve_rc=$?
+  timeout -k 5 30 python3 tests/gpu/serve_check.py "$BIN_DIR/kaon" --device cuda --dtype bfloat16 >> "$SERVE_LOG" 2>&1
+fi
+
 # The per-case lines stay in the logs; print the failures, then the tables
 # last (the device tool returns the tail of the output).
 grep -E "^(device 0|seed |part 1 took|no CUDA device|warning:)" "$LOG"
@@ -110,9 +120,15 @@ if [ "$model_rc" != absent ]; then
   echo "== kaon_gpu_model_check (exit $model_rc), last lines of $MODEL_LOG:"
   tail -n 30 "$MODEL_LOG"
 fi
+if [ "$serve_rc" != absent ]; then
+  echo
+  echo "== serve check (exit $serve_rc; the bfloat16 run is informational: goldens are fp32):"
+  grep -E "FAIL|serve check|requests in" "$SERVE_LOG" | head -n 30
+fi
 echo
 sed -n '/^== kaon GPU check/,$p' "$LOG"
-echo "check.sh: kaon_gpu_check exit $rc, kaon_gpu_model_check exit $model_rc; logs in $OUT_DIR"
+echo "check.sh: kaon_gpu_check exit $rc, kaon_gpu_model_check exit $model_rc, serve check exit $serve_rc; logs in $OUT_DIR"
 if [ $rc -ne 0 ]; then exit $rc; fi
 if [ "$model_rc" != absent ] && [ "$model_rc" -ne 0 ]; then exit "$model_rc"; fi
+if [ "$serve_rc" != absent ] && [ "$serve_rc" -ne 0 ]; then exit "$serve_rc"; fi
 exit 0
