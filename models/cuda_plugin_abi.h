@@ -5,12 +5,14 @@
 // compiler; the symbol's version suffix changes whenever this struct does.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "models/registry.h"
 #include "server/runtime/causal_lm.h"
+#include "server/runtime/safetensors.h"
 
 namespace kaon {
 
@@ -21,6 +23,12 @@ struct CudaPluginV1 {
   // ("float32", "bfloat16", "float16").
   absl::StatusOr<std::unique_ptr<CausalLM>> (*load_model)(const std::string& model_dir, const ModelInfo& info,
                                                           const ModelCapacity& capacity, const std::string& dtype);
+  // The same from weights in memory (--load-format dummy).
+  absl::StatusOr<std::unique_ptr<CausalLM>> (*load_model_from_store)(const WeightStore& store, const ModelInfo& info,
+                                                                     const ModelCapacity& capacity,
+                                                                     const std::string& dtype);
+  // Free and total bytes of device 0, for the memory plan.
+  absl::Status (*memory_info)(int64_t* free_bytes, int64_t* total_bytes);
 };
 
 inline constexpr const char* kCudaPluginFile = "libkaon_cuda.so";

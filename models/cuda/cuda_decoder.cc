@@ -327,11 +327,10 @@ absl::Status CudaDecoderModel<T>::Forward(const ForwardBatch& batch, KvCache& kv
 }
 
 template <typename T>
-absl::StatusOr<std::unique_ptr<CausalLM>> Build(const std::string& model_dir, const ModelInfo& info,
+absl::StatusOr<std::unique_ptr<CausalLM>> Build(const WeightStore& store, const ModelInfo& info,
                                                 const ModelCapacity& capacity) {
-  KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, WeightStore::Open(model_dir));
   auto model = std::make_unique<CudaDecoderModel<T>>(info, capacity);
-  KAON_RETURN_IF_ERROR(model->Load(*store));
+  KAON_RETURN_IF_ERROR(model->Load(store));
   return std::unique_ptr<CausalLM>(std::move(model));
 }
 
@@ -342,13 +341,28 @@ int CudaDeviceCount() {
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
+absl::Status CudaMemoryInfo(int64_t* free_bytes, int64_t* total_bytes) {
+  size_t free = 0, total = 0;
+  KAON_RETURN_IF_ERROR(cuda_backend::CudaStatus(cudaMemGetInfo(&free, &total), "cudaMemGetInfo"));
+  *free_bytes = static_cast<int64_t>(free);
+  *total_bytes = static_cast<int64_t>(total);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<CausalLM>> LoadCudaModelFromStore(const WeightStore& store, const ModelInfo& info,
+                                                                 const ModelCapacity& capacity,
+                                                                 const std::string& dtype) {
+  if (CudaDeviceCount() == 0) return absl::FailedPreconditionError("--device cuda: no CUDA device is available");
+  if (dtype == "float32") return Build<float>(store, info, capacity);
+  if (dtype == "bfloat16") return Build<__nv_bfloat16>(store, info, capacity);
+  if (dtype == "float16") return Build<__half>(store, info, capacity);
+  return absl::InvalidArgumentError(absl::StrCat("--dtype must be float32, bfloat16 or float16, got ", dtype));
+}
+
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCudaModel(const std::string& model_dir, const ModelInfo& info,
                                                         const ModelCapacity& capacity, const std::string& dtype) {
-  if (CudaDeviceCount() == 0) return absl::FailedPreconditionError("--device cuda: no CUDA device is available");
-  if (dtype == "float32") return Build<float>(model_dir, info, capacity);
-  if (dtype == "bfloat16") return Build<__nv_bfloat16>(model_dir, info, capacity);
-  if (dtype == "float16") return Build<__half>(model_dir, info, capacity);
-  return absl::InvalidArgumentError(absl::StrCat("--dtype must be float32, bfloat16 or float16, got ", dtype));
+  KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, WeightStore::Open(model_dir));
+  return LoadCudaModelFromStore(*store, info, capacity, dtype);
 }
 
 }  // namespace kaon

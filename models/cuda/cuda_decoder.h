@@ -6,6 +6,7 @@
 // Engine thread only.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -19,7 +20,15 @@ namespace kaon {
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCudaModel(const std::string& model_dir, const ModelInfo& info,
                                                         const ModelCapacity& capacity, const std::string& dtype);
 
+// The same from weights already at hand (--load-format dummy).
+absl::StatusOr<std::unique_ptr<CausalLM>> LoadCudaModelFromStore(const WeightStore& store, const ModelInfo& info,
+                                                                 const ModelCapacity& capacity,
+                                                                 const std::string& dtype);
+
 // Number of CUDA devices (0 when there is none or no driver).
 int CudaDeviceCount();
+
+// Free and total memory of device 0, for the start-up memory plan.
+absl::Status CudaMemoryInfo(int64_t* free_bytes, int64_t* total_bytes);
 
 }  // namespace kaon

@@ -3,6 +3,7 @@
 #include "models/cuda_plugin_abi.h"
 
 extern "C" __attribute__((visibility("default"))) const kaon::CudaPluginV1* kaon_cuda_plugin_v1() {
-  static const kaon::CudaPluginV1 plugin{&kaon::CudaDeviceCount, &kaon::LoadCudaModel};
+  static const kaon::CudaPluginV1 plugin{&kaon::CudaDeviceCount, &kaon::LoadCudaModel,
+                                         &kaon::LoadCudaModelFromStore, &kaon::CudaMemoryInfo};
   return &plugin;
 }

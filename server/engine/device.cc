@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "models/cuda_plugin_abi.h"
+#include "models/random_weights.h"
 
 namespace kaon {
 namespace {
@@ -68,15 +69,25 @@ absl::StatusOr<DeviceChoice> ConfigureDevice(EngineOptions* options) {
       if (device == "cuda") return absl::FailedPreconditionError(absl::StrCat("--device cuda: ", why_not));
       choice.reason = why_not;
     } else {
-      if (options->dummy_weights) {
-        return absl::UnimplementedError("--load-format dummy is not supported on --device cuda yet");
-      }
       choice.device = "cuda";
       choice.dtype = dtype == "auto" ? "bfloat16" : dtype;
-      options->model_loader = [plugin, dt = choice.dtype](const std::string& dir, const ModelInfo& info,
-                                                          const ModelCapacity& capacity) {
-        return plugin->load_model(dir, info, capacity, dt);
-      };
+      choice.memory_info = plugin->memory_info;
+      if (options->dummy_weights) {
+        // Random weights made on the host in (close to) the compute dtype.
+        const DType host = choice.dtype == "float32" ? DType::kF32 : DType::kBF16;
+        options->model_loader = [plugin, dt = choice.dtype, host](const std::string&, const ModelInfo& info,
+                                                                  const ModelCapacity& capacity)
+            -> absl::StatusOr<std::unique_ptr<CausalLM>> {
+          absl::StatusOr<std::unique_ptr<WeightStore>> store = RandomWeightStore(info, 0, host);
+          if (!store.ok()) return store.status();
+          return plugin->load_model_from_store(**store, info, capacity, dt);
+        };
+      } else {
+        options->model_loader = [plugin, dt = choice.dtype](const std::string& dir, const ModelInfo& info,
+                                                            const ModelCapacity& capacity) {
+          return plugin->load_model(dir, info, capacity, dt);
+        };
+      }
       return choice;
     }
   }

@@ -4,6 +4,8 @@
 // and sees a device, else the CPU.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -15,6 +17,8 @@ struct DeviceChoice {
   std::string device;  // "cpu" or "cuda"
   std::string dtype;   // what the backend computes in
   std::string reason;  // for "auto": why this device, for the start-up log
+  // CUDA: free and total device memory, for the KV cache plan.
+  std::function<absl::Status(int64_t* free_bytes, int64_t* total_bytes)> memory_info;
 };
 
 // Resolves options->device / options->dtype and, for CUDA, installs the

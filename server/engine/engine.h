@@ -132,6 +132,8 @@ class Engine {
   int64_t block_size() const { return parts_.runner_config.block_size; }
   // "cpu float32", "cuda bfloat16", with --device auto's reason when it fell back.
   std::string device_summary() const;
+  // The device memory plan, one line (empty on the CPU).
+  const std::string& memory_summary() const { return parts_.memory_summary; }
   int64_t num_kv_blocks() const;
   EngineStats stats() const;
   // How long the step now running has taken (0 between steps), for a

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "models/random_weights.h"
-#include "server/engine/device.h"
 #include "server/common/status.h"
+#include "server/engine/device.h"
 #include "server/runtime/memory_plan.h"
 
 namespace kaon {
@@ -16,7 +16,45 @@ namespace {
 // full context).
 constexpr int64_t kDefaultKvBytes = int64_t{512} << 20;
 
+// Left out of a device plan for what it does not model: cuBLAS workspaces,
+// the logits staging buffers, allocator slack.
+constexpr int64_t kDeviceReserveBytes = int64_t{1} << 30;
+
+// Weights as the device will hold them: the loader's tensors at `elem_bytes`.
+int64_t WeightBytes(const ModelInfo& info, int64_t elem_bytes) {
+  int64_t n = 0;
+  // The recipe lists every tensor the loader reads; fill is lazy, so this
+  // allocates nothing.
+  for (const TensorToWrite& t : RandomModelTensors(info, 0, DType::kF32)) n += t.numel();
+  return n * elem_bytes;
+}
+
 }  // namespace
+
+absl::StatusOr<MemoryPlan> PlanDeviceKvCache(const ModelInfo& info, const EngineOptions& o, const std::string& dtype,
+                                             int64_t free_bytes, int64_t total_bytes, int64_t max_logits) {
+  const ModelConfig& c = info.config;
+  const int64_t elem = DTypeBytes(dtype);
+  if (o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1 &&
+      static_cast<double>(total_bytes) * o.gpu_memory_utilization > static_cast<double>(free_bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "--gpu-memory-utilization ", o.gpu_memory_utilization, " asks for ",
+        static_cast<double>(total_bytes) * o.gpu_memory_utilization / (1 << 30), " GiB but only ",
+        static_cast<double>(free_bytes) / (1 << 30), " GiB of the device's ",
+        static_cast<double>(total_bytes) / (1 << 30), " GiB are free (another process holds the rest); lower it"));
+  }
+  MemoryPlanInput in;
+  in.total_bytes = total_bytes;
+  in.gpu_memory_utilization = o.gpu_memory_utilization;
+  in.weight_bytes = WeightBytes(info, elem);
+  in.activation_bytes = ActivationBytes(c, o.max_num_batched_tokens, max_logits, elem);
+  in.reserved_bytes = kDeviceReserveBytes;
+  in.bytes_per_block = KvBytesPerBlock(c, o.block_size, elem);
+  in.block_size = o.block_size;
+  in.max_model_len = o.max_model_len > 0 ? o.max_model_len : c.max_position_embeddings;
+  in.max_model_len_from_flag = o.max_model_len > 0;
+  return PlanKvCache(in);
+}
 
 absl::Status ValidateEngineOptions(const EngineOptions& o, const ModelConfig& config) {
   if (o.max_model_len < 0) return absl::InvalidArgumentError("--max-model-len must be positive");
@@ -32,12 +70,16 @@ absl::Status ValidateEngineOptions(const EngineOptions& o, const ModelConfig& co
   }
   if (o.num_kv_blocks < 0) return absl::InvalidArgumentError("--num-kv-blocks must be positive");
   if (o.num_threads < 0) return absl::InvalidArgumentError("--threads must be positive");
+  if (!(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--gpu-memory-utilization must be in (0, 1], got ", o.gpu_memory_utilization));
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const EngineOptions& given) {
   EngineParts p;
   EngineOptions options = given;
+  std::function<absl::Status(int64_t*, int64_t*)> memory_info;
   if (options.model_loader) {
     p.device = "injected";  // a test's or the GPU check's loader
   } else {
@@ -45,6 +87,7 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
     p.device = d.device;
     p.dtype = d.dtype;
     p.device_reason = d.reason;
+    memory_info = d.memory_info;
   }
   KAON_ASSIGN_OR_RETURN(p.info, LoadModelInfo(model_dir));
   const ModelConfig& c = p.info.config;
@@ -56,8 +99,23 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   shape.num_kv_heads = c.num_kv_heads;
   shape.head_dim = c.head_dim;
   const int64_t blocks_per_seq = (context + options.block_size - 1) / options.block_size;
+  // Prompt logprobs need a logits row per prompt token; a bounded number per
+  // step keeps the logits buffer small for large vocabularies (the scheduler
+  // spreads the rest over later steps).
+  constexpr int64_t kPromptLogitsBytes = int64_t{64} << 20;
+  const int64_t max_prompt_logits =
+      std::clamp<int64_t>(kPromptLogitsBytes / (4 * c.vocab_size), 1, options.max_num_batched_tokens);
   int64_t num_blocks = options.num_kv_blocks;
-  if (num_blocks == 0) {
+  if (num_blocks == 0 && memory_info) {
+    // A device: what is left of --gpu-memory-utilization after weights and
+    // activations becomes KV cache, as vLLM plans it.
+    int64_t free_bytes = 0, total_bytes = 0;
+    KAON_RETURN_IF_ERROR(memory_info(&free_bytes, &total_bytes));
+    KAON_ASSIGN_OR_RETURN(MemoryPlan plan, PlanDeviceKvCache(p.info, options, p.dtype, free_bytes, total_bytes,
+                                                             options.max_num_seqs + max_prompt_logits));
+    num_blocks = plan.num_blocks;
+    p.memory_summary = plan.summary;
+  } else if (num_blocks == 0) {
     const int64_t by_bytes = kDefaultKvBytes / KvBytesPerBlock(c, options.block_size, sizeof(float));
     num_blocks = std::max(blocks_per_seq, std::min(options.max_num_seqs * blocks_per_seq, by_bytes));
   }
@@ -75,11 +133,7 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   rc.max_num_batched_tokens = options.max_num_batched_tokens;
   rc.max_num_seqs = options.max_num_seqs;
   rc.block_size = options.block_size;
-  // Prompt logprobs need a logits row per prompt token; a bounded number per
-  // step keeps the logits buffer small for large vocabularies (the scheduler
-  // spreads the rest over later steps).
-  constexpr int64_t kPromptLogitsBytes = int64_t{64} << 20;
-  rc.max_prompt_logits = std::clamp<int64_t>(kPromptLogitsBytes / (4 * c.vocab_size), 1, rc.max_num_batched_tokens);
+  rc.max_prompt_logits = max_prompt_logits;
 
   ModelCapacity capacity;
   capacity.max_num_tokens = rc.max_num_batched_tokens;

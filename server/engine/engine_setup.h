@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "models/registry.h"
 #include "server/runtime/kv_cache.h"
+#include "server/runtime/memory_plan.h"
 #include "server/runtime/model_runner.h"
 
 namespace kaon {
@@ -28,6 +29,9 @@ struct EngineOptions {
   bool dummy_weights = false;
   std::string device = "cpu";  // cpu | cuda | auto (see server/engine/device.h)
   std::string dtype = "auto";  // auto | float32 | bfloat16 | float16
+  // On a device without --num-kv-blocks: the share of its memory kaon plans
+  // for (weights + activations + KV cache), as vLLM's flag.
+  double gpu_memory_utilization = 0.9;
   // Builds the model in place of the CPU loader (the GPU check passes the
   // CUDA backend's); unset = the CPU backend.
   std::function<absl::StatusOr<std::unique_ptr<CausalLM>>(const std::string& model_dir, const ModelInfo& info,
@@ -43,11 +47,19 @@ struct EngineParts {
   std::string device;  // what runs the model: "cpu" or "cuda", and its dtype
   std::string dtype;
   std::string device_reason;  // --device auto: why
+  std::string memory_summary;  // the device memory plan, one line (empty on the CPU)
   RunnerConfig runner_config;
   std::unique_ptr<CausalLM> model;
   std::unique_ptr<KvCache> cache;
 };
 
 absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const EngineOptions& options);
+
+// The KV cache a device gets (server/runtime/memory_plan.h) for this model
+// and these options, given the device's free and total bytes; `dtype` is
+// what weights, activations and KV are held in. Errors name the flag.
+absl::StatusOr<MemoryPlan> PlanDeviceKvCache(const ModelInfo& info, const EngineOptions& options,
+                                             const std::string& dtype, int64_t free_bytes, int64_t total_bytes,
+                                             int64_t max_logits);
 
 }  // namespace kaon
