@@ -85,20 +85,26 @@ int Main(int argc, char** argv) {
 
   ServeFlags sf;
   sf.model_dir = DefaultModelDir();
-  CLI::App* serve = app.add_subcommand("serve", "Serve a model over HTTP (OpenAI API)");
+  CLI::App* serve = app.add_subcommand("serve", "Serve a model over HTTP (OpenAI API) and, with --grpc-port, gRPC");
   serve->add_option("model", sf.model_dir, "Hugging Face model directory")->capture_default_str();
   serve->add_option("--host", sf.host, "Address to listen on")->capture_default_str();
   serve->add_option("--port", sf.port, "Port to listen on (0: any free port)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  serve->add_option("--grpc-port", sf.grpc_port,
+                    "Also serve the gRPC API (kaon.v1.Generation, health, reflection) on this port (0: any free "
+                    "port); without it there is no gRPC listener")
+      ->check(CLI::Range(0, 65535));
   serve->add_option("--served-model-name", sf.served_model_name,
                     "Model name clients must use (default: the directory's name)");
   serve->add_option("--chat-template", sf.chat_template_file, "A Jinja template file to use instead of the model's");
   serve->add_option("--api-key", sf.api_key,
-                    "Require 'Authorization: Bearer KEY' on /v1 and tokenize routes (default: env KAON_API_KEY)");
+                    "Require 'Authorization: Bearer KEY' on /v1 and tokenize routes and gRPC calls (default: env "
+                    "KAON_API_KEY)");
   serve->add_option("--allowed-origins", sf.allowed_origins,
                     "CORS origins: a JSON list or comma-separated, '*' for any (default: no CORS)");
-  serve->add_option("--max-request-bytes", sf.max_request_bytes, "Largest request body; larger ones get 413")
+  serve->add_option("--max-request-bytes", sf.max_request_bytes,
+                    "Largest request body or gRPC message; larger ones get 413 (gRPC: RESOURCE_EXHAUSTED)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   serve->add_option("--shutdown-timeout", sf.shutdown_timeout_s,

@@ -1,3 +1,3 @@
 # Included from server/cli/CMakeLists.txt.
 add_library(kaon_serve_command ${CMAKE_CURRENT_LIST_DIR}/serve_command.cc)
-target_link_libraries(kaon_serve_command PUBLIC kaon_http kaon_metrics kaon_engine_core kaon_chat_template)
+target_link_libraries(kaon_serve_command PUBLIC kaon_http kaon_grpc kaon_metrics kaon_engine_core kaon_chat_template)

@@ -2,6 +2,8 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/api/serving_context.h"
 #include "server/engine/engine_watchdog.h"
+#include "server/grpc/grpc_server.h"
 #include "server/http/http_policy.h"
 #include "server/http/http_server.h"
 #include "server/metrics/serving_metrics.h"
@@ -82,8 +85,32 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   std::unique_ptr<ChatTemplate> chat_template;
   std::unique_ptr<metrics::ServingMetrics> serving_metrics;
 
-  // Listen first: while a large model loads, /health answers 503 "loading"
-  // instead of refusing connections.
+  // Both front ends listen first: while a large model loads, /health
+  // answers 503 "loading" (gRPC health NOT_SERVING) instead of refusing
+  // connections. The gRPC server is declared after the engine so that it
+  // (with its calls' request handles) goes first.
+  std::unique_ptr<grpc_api::GrpcServer> grpc;
+  // When draining began (system_clock ticks; 0: not yet), so gRPC calls get
+  // the same --shutdown-timeout as HTTP's.
+  auto drain_started = std::make_shared<std::atomic<int64_t>>(0);
+  if (flags.grpc_port) {
+    grpc_api::GrpcOptions go;
+    go.host = flags.host;
+    go.port = *flags.grpc_port;
+    go.api_key = options->api_key;
+    go.max_message_bytes = flags.max_request_bytes;
+    absl::StatusOr<std::unique_ptr<grpc_api::GrpcServer>> created = grpc_api::GrpcServer::Create(go);
+    if (!created.ok()) {
+      err << "kaon serve: " << created.status().message() << "\n";
+      return 1;
+    }
+    grpc = std::move(*created);
+    // A signal or a fatal error drains gRPC at the moment HTTP starts to.
+    options->on_shutdown = [g = grpc.get(), drain_started] {
+      drain_started->store(std::chrono::system_clock::now().time_since_epoch().count());
+      g->BeginDrain();
+    };
+  }
   absl::StatusOr<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Create(*options);
   if (!server.ok()) {
     err << "kaon serve: " << server.status().message() << "\n";
@@ -101,6 +128,8 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
     return 1;
   }
   engine = std::move(*created);
+  out << "kaon: device " << engine->device_summary() << std::endl;
+  if (!engine->memory_summary().empty()) out << "kaon: " << engine->memory_summary() << std::endl;
 
   // A model without a template still serves completions; chat requests then
   // get a 400 naming --chat-template. An explicit file must load, though.
@@ -125,6 +154,10 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
       backend.ctx.served_model_name, engine->block_size(), engine->num_kv_blocks(), engine->max_model_len()});
   backend.metrics = serving_metrics.get();
   const std::string name = backend.ctx.served_model_name;
+  if (grpc) {
+    grpc->SetBackend(backend);
+    out << "kaon: grpc on " << flags.host << ":" << grpc->port() << std::endl;
+  }
   (*server)->SetBackend(std::move(backend));
   out << "kaon: serving " << flags.model_dir << " as " << name << " on http://" << flags.host << ":"
       << (*server)->port() << std::endl;
@@ -133,9 +166,23 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   absl::Status status;
   {
     http::HttpServer* s = server->get();
-    std::unique_ptr<EngineWatchdog> watchdog = EngineWatchdog::ForEngine(
-        engine.get(), flags.engine_step_timeout_s, [s](const std::string& reason) { s->Fail(reason); });
+    std::unique_ptr<EngineWatchdog> watchdog =
+        EngineWatchdog::ForEngine(engine.get(), flags.engine_step_timeout_s,
+                                  [s, g = grpc.get()](const std::string& reason) {
+                                    if (g != nullptr) g->Fail(reason);
+                                    s->Fail(reason);
+                                  });
     status = (*server)->Wait();
+  }
+  if (grpc) {
+    // HTTP has drained (or failed): gRPC calls get what is left of the
+    // shutdown timeout, counted from when the drain began.
+    using SysClock = std::chrono::system_clock;
+    const int64_t began = drain_started->load();
+    const SysClock::time_point deadline =
+        began == 0 ? SysClock::now()
+                   : SysClock::time_point(SysClock::duration(began)) + WholeSeconds(flags.shutdown_timeout_s);
+    grpc->Shutdown(status.ok() ? deadline : SysClock::now());
   }
   if (status.ok()) return 0;
   err << "kaon serve: fatal: " << status.message() << "\n";

@@ -1,6 +1,6 @@
 // `kaon serve`: binds, answers /health with 503 while the model loads, then
-// serves the OpenAI-compatible HTTP API until SIGINT/SIGTERM (drained) or a
-// fatal engine error (exit 1).
+// serves the OpenAI-compatible HTTP API (and, with --grpc-port, the gRPC
+// API) until SIGINT/SIGTERM (drained) or a fatal engine error (exit 1).
 #pragma once
 
 #include <chrono>
@@ -18,6 +18,9 @@ struct ServeFlags {
   std::string model_dir;
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: pick a free port (the announcement line carries the real one)
+  // --grpc-port: unset, no gRPC listener; 0, a free port ("kaon: grpc on
+  // HOST:PORT" is printed before the serving line).
+  std::optional<int> grpc_port;
   std::string served_model_name;  // empty: the model directory's base name
   std::optional<std::string> chat_template_file;
   std::optional<std::string> api_key;          // unset: KAON_API_KEY from the environment, if set
@@ -38,8 +41,9 @@ struct ServeHooks {
 };
 
 // Prints "kaon: serving MODEL as NAME on http://HOST:PORT" to `out` once the
-// model is loaded; returns the exit code (0 after a signal, 1 on a start-up
-// error, reported to `err` as one line, or after a fatal engine error).
+// model is loaded (after "kaon: grpc on HOST:PORT" with --grpc-port);
+// returns the exit code (0 after a signal, 1 on a start-up error, reported
+// to `err` as one line, or after a fatal engine error).
 int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& err, const ServeHooks& hooks = {});
 
 }  // namespace kaon

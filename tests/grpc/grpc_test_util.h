@@ -1,0 +1,182 @@
+// Shared by the gRPC tests: the real `kaon serve --grpc-port 0` as a child
+// process (both ports read from its announcement lines), generated stubs on
+// one channel, and small readers for /metrics and the golden file.
+#pragma once
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "health.grpc.pb.h"
+#include "kaon/v1/kaon.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "tests/common/test_paths.h"
+#include "tests/http/http_test_util.h"
+
+namespace kaon::testing {
+
+// `kaon serve models/stories260k --port 0 --grpc-port 0 ARGS...`.
+class GrpcServerProcess {
+ public:
+  ~GrpcServerProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_fd_ >= 0) ::close(out_fd_);
+  }
+
+  // True once both "kaon: grpc on HOST:PORT" and "kaon: serving ... on
+  // http://HOST:PORT" were printed. The server's stderr goes to /dev/null
+  // unless KAON_TEST_VERBOSE is set.
+  bool Start(const std::vector<std::string>& extra_args, const std::vector<std::string>& env = {}) {
+    std::vector<std::string> argv = {BinDir() + "/kaon", "serve", BundledModelDir(), "--port", "0", "--grpc-port", "0"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    int fds[2];
+    if (::pipe(fds) != 0) return false;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(fds[1], 1);
+      if (std::getenv("KAON_TEST_VERBOSE") == nullptr) {
+        const int null = ::open("/dev/null", O_WRONLY);
+        if (null >= 0) ::dup2(null, 2);
+      }
+      for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    out_fd_ = fds[0];
+    const std::regex grpc_line(R"(kaon: grpc on [^\s:]+:(\d+)\n)");
+    const std::regex http_line(R"(kaon: serving \S+ as \S+ on http://[^\s:]+:(\d+)\n)");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0) continue;
+      char buf[512];
+      const ssize_t n = ::read(out_fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      stdout_.append(buf, static_cast<size_t>(n));
+      std::smatch g, h;
+      if (std::regex_search(stdout_, g, grpc_line) && std::regex_search(stdout_, h, http_line)) {
+        grpc_port_ = std::stoi(g[1]);
+        http_port_ = std::stoi(h[1]);
+        // The gRPC line comes first, so a client can connect before HTTP is announced.
+        grpc_first_ = g.position(0) < h.position(0);
+        return grpc_port_ > 0 && http_port_ > 0;
+      }
+    }
+    return false;
+  }
+
+  void Signal(int sig) { ::kill(pid_, sig); }
+  // The exit code (-1: killed by a signal or still running after `seconds`).
+  int WaitExit(int seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  bool grpc_line_first() const { return grpc_first_; }
+  std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+
+  std::shared_ptr<grpc::Channel> Channel() const {
+    return grpc::CreateChannel(grpc_target(), grpc::InsecureChannelCredentials());
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+  bool grpc_first_ = false;
+  std::string stdout_;
+};
+
+inline void SetDeadline(grpc::ClientContext& ctx, std::chrono::milliseconds ms = std::chrono::seconds(60)) {
+  ctx.set_deadline(std::chrono::system_clock::now() + ms);
+}
+
+// `name{model_name="stories260k"...} value` from /metrics; NaN if absent.
+inline double Metric(int http_port, const std::string& name) {
+  Connection c(http_port);
+  std::optional<HttpResponse> r = c.Request("GET", "/metrics");
+  if (!r || r->status != 200) return std::nan("");
+  std::istringstream in(r->body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
+    if (line.find('{') != std::string::npos && line.find("model_name=\"stories260k\"") == std::string::npos) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return std::nan("");
+}
+
+inline nlohmann::json Golden() {
+  std::ifstream in(BundledModelDir() + "/golden.json");
+  return nlohmann::json::parse(in);
+}
+
+// What one streamed Generate delivered.
+struct StreamResult {
+  grpc::Status status;
+  int messages = 0;
+  std::string text;
+  std::vector<int32_t> token_ids;
+  std::vector<kaon::v1::TokenLogprob> logprobs;
+  kaon::v1::FinishReason finish_reason = kaon::v1::FINISH_REASON_UNSPECIFIED;
+  kaon::v1::Usage usage;
+  std::vector<int32_t> prompt_token_ids;
+};
+
+// Reads a whole stream (choice 0). `cancel_after` > 0: ClientContext::TryCancel
+// after that many messages.
+inline StreamResult Stream(kaon::v1::Generation::Stub& stub, const kaon::v1::GenerateRequest& request,
+                           std::chrono::milliseconds deadline = std::chrono::seconds(60), int cancel_after = 0) {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, deadline);
+  StreamResult out;
+  std::unique_ptr<grpc::ClientReader<kaon::v1::GenerateResponse>> reader = stub.Generate(&ctx, request);
+  kaon::v1::GenerateResponse m;
+  while (reader->Read(&m)) {
+    ++out.messages;
+    if (out.messages == 1) out.prompt_token_ids.assign(m.prompt_token_ids().begin(), m.prompt_token_ids().end());
+    for (const kaon::v1::Choice& c : m.choices()) {
+      out.text += c.text();
+      out.token_ids.insert(out.token_ids.end(), c.token_ids().begin(), c.token_ids().end());
+      out.logprobs.insert(out.logprobs.end(), c.logprobs().begin(), c.logprobs().end());
+      if (c.finish_reason() != kaon::v1::FINISH_REASON_UNSPECIFIED) out.finish_reason = c.finish_reason();
+    }
+    if (m.has_usage()) out.usage = m.usage();
+    if (cancel_after > 0 && out.messages == cancel_after) ctx.TryCancel();
+  }
+  out.status = reader->Finish();
+  return out;
+}
+
+}  // namespace kaon::testing
