@@ -79,6 +79,9 @@ struct WaitState {
   explicit WaitState(const net::any_io_executor& ex) : timer(ex) {}
   bool pending = false;
   bool client_gone = false;
+  // Set when the request's coroutine lets go: the socket may be gone by the
+  // time a disconnect watcher's completed wait resumes.
+  bool finished = false;
   net::steady_timer timer;
 };
 
@@ -450,7 +453,10 @@ awaitable<bool> HttpServer::Impl::Handle(beast::tcp_stream& stream, Request& req
 awaitable<void> HttpServer::Impl::WatchDisconnect(tcp::socket& socket, std::shared_ptr<WaitState> state) {
   beast::error_code ec;
   co_await socket.async_wait(tcp::socket::wait_read, net::redirect_error(use_awaitable, ec));
-  if (ec) co_return;  // cancelled: the request finished first
+  // Cancelled, or completed just as the request finished: in both cases the
+  // socket must not be touched (the session may have closed it). Both run on
+  // the connection's strand, so the flag is exact.
+  if (ec || state->finished) co_return;
   // Readable while we have not asked for more: either the peer closed (a
   // zero-byte peek) or it pipelined its next request (leave that alone).
   char byte;
@@ -529,6 +535,7 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
   struct Cleanup {
     std::shared_ptr<NotifyGate> gate;
     std::shared_ptr<Waker> waker;
+    std::shared_ptr<WaitState> state;
     tcp::socket* socket;
     ~Cleanup() {
       {
@@ -536,10 +543,11 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
         waker->post = nullptr;
         gate->wakers.erase(waker.get());
       }
+      state->finished = true;
       beast::error_code ignored;
       socket->cancel(ignored);
     }
-  } cleanup{gate, waker, &stream.socket()};
+  } cleanup{gate, waker, state, &stream.socket()};
   {
     std::lock_guard<std::mutex> lock(gate->mu);
     gate->wakers.insert(waker.get());
