@@ -2,9 +2,12 @@
 # Prepares build-gpu/{bin,lib} on the development machine for one device call:
 # the kernel check (GPU-check-only build) plus, from the normal build, the
 # full-model check and `kaon` with its CUDA plugin (for serving on the GPU),
-# with the shared libraries they need. Then, in one call:
+# with the shared libraries they need. The libraries (~60 MB with kaon's gRPC,
+# protobuf and OpenSSL) travel as build-gpu/lib.tar.xz (~12 MB) to stay
+# inside the device tool's 64 MiB carry limit; check.sh unpacks it. Then, in
+# one call:
 #   run(command: "KAON_COMMIT=<hash> bash tests/gpu/check.sh build-gpu/bin",
-#       carry: ["build-gpu/bin", "build-gpu/lib"], timeout_s: 420)
+#       carry: ["build-gpu/bin", "build-gpu/lib.tar.xz"], timeout_s: 420)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cmake -S . -B build-gpu -G Ninja -DKAON_GPU_CHECK_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -12,7 +15,9 @@ cmake --build build-gpu
 make build >/dev/null
 cmake --build build --target kaon_gpu_model_check kaon kaon_cuda
 cp build/bin/kaon_gpu_model_check build/bin/kaon build/bin/libkaon_cuda.so build-gpu/bin/
+rm -rf build-gpu/lib build-gpu/lib.tar.xz
 for b in kaon_gpu_model_check kaon libkaon_cuda.so; do
   tests/gpu_model/collect_libs.sh "build-gpu/bin/$b" build-gpu/lib >/dev/null
 done
-du -sh build-gpu/bin build-gpu/lib
+tar -cJf build-gpu/lib.tar.xz -C build-gpu lib
+du -sh build-gpu/bin build-gpu/lib build-gpu/lib.tar.xz

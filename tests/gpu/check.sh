@@ -11,7 +11,7 @@
 # by the /build-*/ rule, so it must be named in carry; the binary is ~2 MB):
 #
 #   run(command: "KAON_COMMIT=$(git rev-parse HEAD) bash tests/gpu/check.sh build-gpu/bin",
-#       carry: ["build-gpu/bin"], timeout_s: 420)
+#       carry: ["build-gpu/bin", "build-gpu/lib.tar.xz"], timeout_s: 420)
 #
 # (write the commit hash literally into the command: it runs on the device).
 # tests/gpu/bundle.sh does all of this preparation in one go.
@@ -54,6 +54,14 @@ if command -v nvidia-smi >/dev/null 2>&1; then
     --format=csv 2>/dev/null | tee "$OUT_DIR/nvidia-smi.csv" || true
 else
   echo "nvidia-smi: not available"
+fi
+
+# The bundle's shared libraries travel compressed (tests/gpu/bundle.sh);
+# python3 is on the GPU machine, xz may not be.
+LIB_DIR="$BIN_DIR/../lib"
+if [ ! -d "$LIB_DIR" ] && [ -f "$BIN_DIR/../lib.tar.xz" ]; then
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+    "$BIN_DIR/../lib.tar.xz" "$BIN_DIR/.." && echo "unpacked $LIB_DIR"
 fi
 
 BIN="$BIN_DIR/kaon_gpu_check"
