@@ -1,6 +1,7 @@
 // kaon-bench: a load generator for OpenAI-compatible servers (kaon, vLLM,
-// SGLang, llama.cpp, ...). Flag names follow `vllm bench serve` so a command
-// line moves between the two tools by changing the program name.
+// SGLang, llama.cpp, ...) and for kaon's gRPC API (--backend kaon-grpc).
+// Flag names follow `vllm bench serve` so a command line moves between the
+// two tools by changing the program name.
 #include <cmath>
 #include <ctime>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "CLI/CLI.hpp"
 #include "bench/kaon_bench/cost.h"
 #include "bench/kaon_bench/dataset.h"
+#include "bench/kaon_bench/grpc_client.h"
 #include "bench/kaon_bench/http_client.h"
 #include "bench/kaon_bench/metrics.h"
 #include "bench/kaon_bench/report.h"
@@ -71,16 +73,23 @@ std::vector<double> ParsePercentiles(const std::string& csv) {
 }
 
 void AddFlags(CLI::App& app, Flags& f) {
-  app.add_option("--backend", f.backend, "openai-completions | openai-chat (kaon-grpc: not yet)")->capture_default_str();
-  app.add_option("--base-url", f.base_url, "Server URL, e.g. http://127.0.0.1:8000 (default: from --host/--port)");
+  app.add_option("--backend", f.backend,
+                 "openai-completions | openai-chat (OpenAI HTTP) | kaon-grpc (kaon.v1.Generation/Generate, streamed, "
+                 "text input)")
+      ->capture_default_str();
+  app.add_option("--base-url", f.base_url,
+                 "Server URL, e.g. http://127.0.0.1:8000; for kaon-grpc grpc://127.0.0.1:50051 or 127.0.0.1:50051 "
+                 "(default: from --host/--port)");
   app.add_option("--host", f.host, "Server host when --base-url is not given")->capture_default_str();
   app.add_option("--port", f.port, "Server port when --base-url is not given")->capture_default_str();
-  app.add_option("--endpoint", f.endpoint, "Request path (default: /v1/completions or /v1/chat/completions)");
-  app.add_option("--model", f.model, "Model name to send (default: the first of GET /v1/models)");
+  app.add_option("--endpoint", f.endpoint,
+                 "Request path (default: /v1/completions or /v1/chat/completions; not used by kaon-grpc)");
+  app.add_option("--model", f.model, "Model name to send (default: the first of GET /v1/models, or of ListModels)");
   app.add_option("--tokenizer", f.tokenizer,
-                 "tokenizer.json or a model directory, for local token counting (default: the server's /tokenize, "
-                 "else one token per word)");
-  app.add_option("--api-key", f.api_key, "Bearer token (default: $OPENAI_API_KEY)");
+                 "tokenizer.json or a model directory, for local token counting (default: the server's /tokenize "
+                 "or gRPC Tokenize, else one token per word)");
+  app.add_option("--api-key", f.api_key,
+                 "Bearer token, as Authorization header or kaon-grpc `authorization` metadata (default: $OPENAI_API_KEY)");
   app.add_option("--dataset-name", f.data.name, "random | sharegpt | prefix-repetition | custom")->capture_default_str();
   app.add_option("--dataset-path", f.data.path, "ShareGPT JSON file, or the custom prompts file (JSON lines or text)");
   app.add_option("--num-prompts", f.data.num_prompts, "Requests to send")->capture_default_str()->check(CLI::PositiveNumber);
@@ -176,10 +185,11 @@ Json ConfigJson(const Flags& f, const std::string& base_url, const std::string& 
 }
 
 int Run(Flags& f) {
-  Backend backend;
+  Backend backend = Backend::kOpenAiCompletions;
+  bool grpc = false;
   if (f.backend == "openai-completions" || f.backend == "openai") backend = Backend::kOpenAiCompletions;
   else if (f.backend == "openai-chat") backend = Backend::kOpenAiChat;
-  else if (f.backend == "kaon-grpc") throw std::runtime_error("--backend kaon-grpc is not available yet (kaon has no gRPC API)");
+  else if (f.backend == "kaon-grpc") grpc = true;
   else throw std::runtime_error("unknown --backend " + f.backend);
 
   // Flags are checked before any request or dataset work.
@@ -207,20 +217,40 @@ int Run(Flags& f) {
   if (f.api_key.empty()) {
     if (const char* k = std::getenv("OPENAI_API_KEY")) f.api_key = k;
   }
-  const std::string base_url = f.base_url.empty() ? "http://" + f.host + ":" + std::to_string(f.port) : f.base_url;
-  const Endpoint ep = ParseBaseUrl(base_url);
-  if (f.model.empty()) f.model = FirstModel(ep, f.api_key);
+  const std::string base_url = f.base_url.empty() ? (grpc ? "grpc://" : "http://") + f.host + ":" + std::to_string(f.port)
+                                                   : f.base_url;
+  Endpoint ep;
+  std::shared_ptr<GrpcClient> grpc_client;
+  if (grpc) {
+    grpc_client = std::make_shared<GrpcClient>(ParseGrpcTarget(base_url),
+                                               GrpcChannelsFor(f.max_concurrency, f.data.num_prompts));
+    if (f.model.empty()) f.model = grpc_client->FirstModel(f.api_key);
+  } else {
+    ep = ParseBaseUrl(base_url);
+    if (f.model.empty()) f.model = FirstModel(ep, f.api_key);
+  }
 
   std::unique_ptr<TokenCounter> counter;
   if (!f.tokenizer.empty()) counter = MakeLocalTokenCounter(f.tokenizer);
   if (!counter) {
     counter = MakeServerTokenCounter(
         [&](const std::string& path, const std::string& body) -> std::optional<std::string> {
+          if (grpc) {
+            // The counter speaks /tokenize's JSON; gRPC Tokenize answers it.
+            const Json req = Json::parse(body, nullptr, false);
+            if (!req.is_object() || !req.contains("prompt") || !req["prompt"].is_string()) return std::nullopt;
+            const std::optional<int64_t> n =
+                grpc_client->CountTokens(f.model, req["prompt"].get<std::string>(), f.api_key);
+            if (!n) return std::nullopt;
+            Json reply;
+            reply["count"] = *n;
+            return reply.dump();
+          }
           HttpReply r = HttpCall(ep, "POST", path, body, f.api_key);
           if (r.status != 200) return std::nullopt;
           return r.body;
         },
-        f.model);
+        f.model, grpc ? "server gRPC Tokenize" : "server /tokenize");
   }
   if (!counter) counter = MakeWordTokenCounter();
   std::cerr << "kaon-bench: " << base_url << " model " << f.model << ", token counts from " << counter->Describe()
@@ -257,6 +287,7 @@ int Run(Flags& f) {
   ro.seed = f.data.seed;
   ro.timeout_s = f.request_timeout;
   ro.show_progress = !f.disable_progress;
+  ro.grpc = grpc_client;
 
   if (f.num_warmups > 0) {
     const std::vector<SampleRequest> warm = dataset_for(1000003, f.num_warmups);
@@ -360,7 +391,8 @@ int Run(Flags& f) {
 }  // namespace kaon::bench
 
 int main(int argc, char** argv) {
-  CLI::App app{"kaon-bench: load generator for OpenAI-compatible servers (flags follow `vllm bench serve`)"};
+  CLI::App app{
+      "kaon-bench: load generator for OpenAI-compatible servers and kaon's gRPC API (flags follow `vllm bench serve`)"};
   kaon::bench::Flags flags;
   kaon::bench::AddFlags(app, flags);
   CLI11_PARSE(app, argc, argv);

@@ -66,6 +66,13 @@ class Dispatcher {
   }
 
   void Launch(size_t i) {
+    RequestOutput* out = &outputs_[i];
+    out->index = static_cast<int>(i);
+    out->prompt_tokens = requests_[i].prompt_len;  // replaced by usage when the server reports it
+    if (o_.grpc) {
+      LaunchGrpc(i, out);
+      return;
+    }
     StreamCall call;
     call.endpoints = endpoints_;
     call.host_header = o_.endpoint.host + ":" + o_.endpoint.port;
@@ -74,20 +81,39 @@ class Dispatcher {
     call.api_key = o_.api_key;
     call.timeout_s = o_.timeout_s;
     call.run_start = start_;
-    RequestOutput* out = &outputs_[i];
-    out->index = static_cast<int>(i);
-    out->prompt_tokens = requests_[i].prompt_len;  // replaced by usage when the server reports it
     net::co_spawn(ioc_, StreamRequest(std::move(call), out), [this, out](std::exception_ptr e) {
       if (e) {
         out->success = false;
         out->error = "internal error in the client";
       }
-      --in_flight_;
-      ++done_;
-      if (!out->success) ++failed_;
-      progress_.Update(done_, failed_, Elapsed());
-      Pump();
+      Finished(out);
     });
+  }
+
+  // The reactor finishes on a gRPC thread; its completion is posted to the
+  // io thread, and a work guard keeps ioc_.run() going until then.
+  void LaunchGrpc(size_t i, RequestOutput* out) {
+    GrpcGenerateOptions g;
+    g.model = o_.body.model;
+    g.ignore_eos = o_.body.ignore_eos;
+    g.temperature = o_.body.temperature;
+    g.api_key = o_.api_key;
+    g.timeout_s = o_.timeout_s;
+    auto guard = std::make_shared<net::executor_work_guard<net::io_context::executor_type>>(ioc_.get_executor());
+    o_.grpc->StartGenerate(g, requests_[i].prompt, requests_[i].output_len, start_, out, [this, out, guard] {
+      net::post(ioc_, [this, out, guard] {
+        Finished(out);
+        guard->reset();
+      });
+    });
+  }
+
+  void Finished(RequestOutput* out) {
+    --in_flight_;
+    ++done_;
+    if (!out->success) ++failed_;
+    progress_.Update(done_, failed_, Elapsed());
+    Pump();
   }
 
   const std::vector<SampleRequest>& requests_;
@@ -107,6 +133,10 @@ class Dispatcher {
 }  // namespace
 
 RunResult RunBenchmark(const std::vector<SampleRequest>& requests, const RunOptions& o) {
+  if (o.grpc) {
+    Dispatcher d(requests, o, {});
+    return d.Run();
+  }
   net::io_context resolve_ctx;
   tcp::resolver resolver(resolve_ctx);
   boost::system::error_code ec;

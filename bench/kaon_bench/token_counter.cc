@@ -28,7 +28,8 @@ class LocalTokenCounter : public TokenCounter {
 
 class ServerTokenCounter : public TokenCounter {
  public:
-  ServerTokenCounter(HttpPostFn post, std::string model) : post_(std::move(post)), model_(std::move(model)) {}
+  ServerTokenCounter(HttpPostFn post, std::string model, std::string describe)
+      : post_(std::move(post)), model_(std::move(model)), describe_(std::move(describe)) {}
   std::optional<int64_t> TryCount(const std::string& text) {
     Json body;
     body["model"] = model_;
@@ -44,14 +45,15 @@ class ServerTokenCounter : public TokenCounter {
   }
   int64_t Count(const std::string& text) override {
     auto n = TryCount(text);
-    if (!n) throw std::runtime_error("/tokenize failed while sampling the dataset");
+    if (!n) throw std::runtime_error(describe_ + " failed while sampling the dataset");
     return *n;
   }
-  std::string Describe() const override { return "server /tokenize"; }
+  std::string Describe() const override { return describe_; }
 
  private:
   HttpPostFn post_;
   std::string model_;
+  std::string describe_;
 };
 
 class WordTokenCounter : public TokenCounter {
@@ -76,8 +78,9 @@ std::unique_ptr<TokenCounter> MakeLocalTokenCounter(const std::string& path) {
   return std::make_unique<LocalTokenCounter>(std::move(*tok), path);
 }
 
-std::unique_ptr<TokenCounter> MakeServerTokenCounter(HttpPostFn post, const std::string& model) {
-  auto c = std::make_unique<ServerTokenCounter>(std::move(post), model);
+std::unique_ptr<TokenCounter> MakeServerTokenCounter(HttpPostFn post, const std::string& model,
+                                                     const std::string& describe) {
+  auto c = std::make_unique<ServerTokenCounter>(std::move(post), model, describe);
   if (!c->TryCount("hello world")) return nullptr;
   return c;
 }

@@ -34,8 +34,10 @@ std::unique_ptr<TokenCounter> MakeLocalTokenCounter(const std::string& path);
 
 // post(path, body) -> response body, or nullopt when the request failed. The
 // counter probes once; nullptr when the server has no usable /tokenize.
+// `describe`: how the report names it (kaon-grpc answers with gRPC Tokenize).
 using HttpPostFn = std::function<std::optional<std::string>(const std::string& path, const std::string& body)>;
-std::unique_ptr<TokenCounter> MakeServerTokenCounter(HttpPostFn post, const std::string& model);
+std::unique_ptr<TokenCounter> MakeServerTokenCounter(HttpPostFn post, const std::string& model,
+                                                     const std::string& describe = "server /tokenize");
 
 std::unique_ptr<TokenCounter> MakeWordTokenCounter();
 

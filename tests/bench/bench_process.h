@@ -127,7 +127,8 @@ inline std::string HttpGet(int port, const std::string& path) {
 // Runs build/bin/kaon-bench with args; returns its exit code and fills
 // *output with stdout + stderr.
 inline int RunKaonBench(const std::string& bin_dir, const std::string& args, std::string* output) {
-  const std::string log = ::testing::TempDir() + "/kaon_bench_run.log";
+  // One log per process (ctest may run several of these tests at once).
+  const std::string log = ::testing::TempDir() + "/kaon_bench_run." + std::to_string(::getpid()) + ".log";
   const std::string cmd = bin_dir + "/kaon-bench " + args + " > " + log + " 2>&1";
   const int rc = std::system(cmd.c_str());
   std::ifstream in(log);
