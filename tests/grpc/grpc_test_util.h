@@ -26,82 +26,33 @@
 
 namespace kaon::testing {
 
-// `kaon serve models/stories260k --port 0 --grpc-port 0 ARGS...`.
+// `kaon serve models/stories260k --port 0 --grpc-port 0 ARGS...` (the HTTP
+// tests' ServerProcess, plus the gRPC port from its own announcement line).
 class GrpcServerProcess {
  public:
-  ~GrpcServerProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
-  }
-
   // True once both "kaon: grpc on HOST:PORT" and "kaon: serving ... on
   // http://HOST:PORT" were printed. The server's stderr goes to /dev/null
   // unless KAON_TEST_VERBOSE is set.
   bool Start(const std::vector<std::string>& extra_args, const std::vector<std::string>& env = {}) {
     std::vector<std::string> argv = {BinDir() + "/kaon", "serve", BundledModelDir(), "--port", "0", "--grpc-port", "0"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    int fds[2];
-    if (::pipe(fds) != 0) return false;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      if (std::getenv("KAON_TEST_VERBOSE") == nullptr) {
-        const int null = ::open("/dev/null", O_WRONLY);
-        if (null >= 0) ::dup2(null, 2);
-      }
-      for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out_fd_ = fds[0];
-    const std::regex grpc_line(R"(kaon: grpc on [^\s:]+:(\d+)\n)");
-    const std::regex http_line(R"(kaon: serving \S+ as \S+ on http://[^\s:]+:(\d+)\n)");
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0) continue;
-      char buf[512];
-      const ssize_t n = ::read(out_fd_, buf, sizeof buf);
-      if (n <= 0) break;
-      stdout_.append(buf, static_cast<size_t>(n));
-      std::smatch g, h;
-      if (std::regex_search(stdout_, g, grpc_line) && std::regex_search(stdout_, h, http_line)) {
-        grpc_port_ = std::stoi(g[1]);
-        http_port_ = std::stoi(h[1]);
-        // The gRPC line comes first, so a client can connect before HTTP is announced.
-        grpc_first_ = g.position(0) < h.position(0);
-        return grpc_port_ > 0 && http_port_ > 0;
-      }
-    }
-    return false;
+    const std::string err = std::getenv("KAON_TEST_VERBOSE") == nullptr ? "/dev/null" : "";
+    if (!process_.Start(argv, err, env)) return false;
+    std::smatch g;
+    const std::string& out = process_.output();
+    if (!std::regex_search(out, g, std::regex(R"(kaon: grpc on [^\s:]+:(\d+)\n)"))) return false;
+    grpc_port_ = std::stoi(g[1]);
+    // The gRPC line comes first, so a client can connect before HTTP is announced.
+    grpc_first_ = static_cast<size_t>(g.position(0)) < out.find("kaon: serving ");
+    return grpc_port_ > 0;
   }
 
-  void Signal(int sig) { ::kill(pid_, sig); }
+  void Signal(int sig) { process_.Signal(sig); }
   // The exit code (-1: killed by a signal or still running after `seconds`).
-  int WaitExit(int seconds) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    int status = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
+  int WaitExit(int seconds) { return process_.WaitExit(seconds); }
 
   int grpc_port() const { return grpc_port_; }
-  int http_port() const { return http_port_; }
+  int http_port() const { return process_.port(); }
   bool grpc_line_first() const { return grpc_first_; }
   std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
 
@@ -110,12 +61,9 @@ class GrpcServerProcess {
   }
 
  private:
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
+  ServerProcess process_;
   int grpc_port_ = 0;
-  int http_port_ = 0;
   bool grpc_first_ = false;
-  std::string stdout_;
 };
 
 inline void SetDeadline(grpc::ClientContext& ctx, std::chrono::milliseconds ms = std::chrono::seconds(60)) {

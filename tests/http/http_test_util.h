@@ -75,6 +75,7 @@ class ServerProcess {
       const ssize_t n = ::read(out_fd_, buf, sizeof buf);
       if (n <= 0) break;  // exited without announcing
       text.append(buf, static_cast<size_t>(n));
+      output_ = text;
       const size_t at = text.find("kaon: serving ");
       const size_t eol = at == std::string::npos ? std::string::npos : text.find('\n', at);
       if (eol != std::string::npos) {
@@ -112,12 +113,15 @@ class ServerProcess {
 
   int port() const { return port_; }
   const std::string& line() const { return line_; }
+  // Everything the server printed on stdout up to its announcement.
+  const std::string& output() const { return output_; }
 
  private:
   pid_t pid_ = -1;
   int out_fd_ = -1;
   int port_ = 0;
   std::string line_;
+  std::string output_;
 };
 
 struct HttpResponse {

@@ -3,15 +3,7 @@
 // its own requests with a 500 and the server keeps serving; a fatal step
 // error (a sticky CUDA error) or a step past the watchdog limit turns
 // /health to 503, fails every request and makes `kaon serve` return 1.
-#include <condition_variable>
-#include <future>
-#include <mutex>
-#include <sstream>
-
-#include "models/registry.h"
-#include "server/common/status.h"
-#include "server/cli/serve_command.h"
-#include "server/runtime/causal_lm.h"
+#include "tests/common/in_process_server.h"
 #include "tests/http/http_test_util.h"
 
 namespace kaon {
@@ -20,134 +12,9 @@ namespace {
 using Json = nlohmann::json;
 using testing::Connection;
 using testing::ExpectErrorObject;
+using testing::Faults;
 using testing::GoldenCase0;
-
-// Shared by the test and the model; never freed, because after a watchdog
-// trip the engine (and the model in it) is deliberately leaked.
-struct Faults {
-  std::atomic<bool> fail_next{false};
-  std::atomic<bool> fatal_next{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool hang = false;
-  bool block_load = false;
-  std::atomic<bool> hanging{false};
-
-  void Release() {
-    std::lock_guard<std::mutex> lock(mu);
-    hang = false;
-    block_load = false;
-    cv.notify_all();
-  }
-};
-
-class FaultyModel : public CausalLM {
- public:
-  FaultyModel(std::unique_ptr<CausalLM> inner, Faults* faults) : inner_(std::move(inner)), faults_(faults) {}
-  const ModelConfig& config() const override { return inner_->config(); }
-  std::unique_ptr<KvCache> CreateKvCache(const kernels::PagedKvShape& shape) const override {
-    return inner_->CreateKvCache(shape);
-  }
-  absl::Status Forward(const ForwardBatch& batch, KvCache& cache, float* logits) override {
-    if (faults_->fail_next.exchange(false)) return absl::InternalError("injected fault");
-    if (faults_->fatal_next.exchange(false)) return FatalError("injected sticky error");
-    {
-      std::unique_lock<std::mutex> lock(faults_->mu);
-      if (faults_->hang) {
-        faults_->hanging = true;
-        faults_->cv.wait(lock, [this] { return !faults_->hang; });
-      }
-    }
-    return inner_->Forward(batch, cache, logits);
-  }
-
- private:
-  std::unique_ptr<CausalLM> inner_;
-  Faults* faults_;
-};
-
-// Runs RunServeCommand on a thread; the port arrives through on_ready.
-class InProcessServer {
- public:
-  InProcessServer(Faults* faults, double step_timeout_s) {
-    flags_.model_dir = kaon::testing::BundledModelDir();
-    flags_.port = 0;
-    flags_.engine_step_timeout_s = step_timeout_s;
-    flags_.shutdown_timeout_s = 5;
-    flags_.engine.options.model_loader = [faults](const std::string& dir, const ModelInfo& info,
-                                                  const ModelCapacity& capacity)
-        -> absl::StatusOr<std::unique_ptr<CausalLM>> {
-      {
-        std::unique_lock<std::mutex> lock(faults->mu);
-        faults->cv.wait(lock, [faults] { return !faults->block_load; });
-      }
-      absl::StatusOr<std::unique_ptr<CausalLM>> m = LoadModel(dir, info, capacity);
-      if (!m.ok()) return m.status();
-      return std::unique_ptr<CausalLM>(new FaultyModel(std::move(*m), faults));
-    };
-    std::future<int> port = ready_.get_future();
-    std::future<int> listening = listening_.get_future();
-    thread_ = std::thread([this] {
-      ServeHooks hooks;
-      hooks.on_listening = [this](int p) { listening_.set_value(p); };
-      hooks.on_ready = [this](int p) {
-        announced_ = true;
-        ready_.set_value(p);
-      };
-      exit_code_ = RunServeCommand(flags_, out_, err_, hooks);
-      if (!announced_) ready_.set_value(-1);
-    });
-    if (listening.wait_for(std::chrono::seconds(20)) == std::future_status::ready) listening_port_ = listening.get();
-    if (!faults->block_load && port.wait_for(std::chrono::seconds(20)) == std::future_status::ready) {
-      port_ = port.get();
-    }
-    ready_future_ = std::move(port);
-  }
-  // Port while the model is still loading.
-  int listening_port() const { return listening_port_; }
-  // After the load was unblocked: waits for readiness.
-  int WaitReady() {
-    if (ready_future_.valid() && ready_future_.wait_for(std::chrono::seconds(20)) == std::future_status::ready) {
-      port_ = ready_future_.get();
-    }
-    return port_;
-  }
-  ~InProcessServer() {
-    if (thread_.joinable()) {
-      ::kill(::getpid(), SIGTERM);
-      thread_.join();
-    }
-  }
-  int port() const { return port_; }
-  // Waits for RunServeCommand to return (at most `seconds`); its exit code or -1.
-  int Join(int seconds) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    while (exit_code_ < 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (exit_code_ < 0) return -1;
-    thread_.join();
-    return exit_code_;
-  }
-  int Stop() {
-    ::kill(::getpid(), SIGTERM);
-    return Join(20);
-  }
-  std::string err() const { return err_.str(); }
-
- private:
-  ServeFlags flags_;
-  std::ostringstream out_;
-  std::ostringstream err_;
-  std::atomic<int> exit_code_{-1};
-  std::promise<int> ready_;
-  std::promise<int> listening_;
-  std::future<int> ready_future_;
-  std::atomic<bool> announced_{false};
-  int port_ = 0;
-  int listening_port_ = 0;
-  std::thread thread_;
-};
+using testing::InProcessServer;
 
 Json GreedyBody(bool stream, int max_tokens = 128) {
   const Json golden = GoldenCase0();
