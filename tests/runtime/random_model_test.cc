@@ -20,28 +20,14 @@
 #include "server/runtime/safetensors.h"
 #include "server/runtime/safetensors_writer.h"
 #include "tests/common/test_paths.h"
+#include "tests/common/temp_dir.h"
 
 namespace kaon {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed with the fixture.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            (std::string("kaon_") + info->test_suite_name() + "_" + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 std::string ReadBytes(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);

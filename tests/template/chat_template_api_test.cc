@@ -10,29 +10,14 @@
 #include "server/cli/chat_template_command.h"
 #include "server/template/chat_template.h"
 #include "server/template/interpreter.h"
+#include "tests/common/temp_dir.h"
 
 namespace kaon {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("kaon_tmpl_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string Write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name, std::ios::binary) << text;
-    return (path_ / name).string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using testing::TempDir;
 
 ChatTemplateInputs Messages(const char* json) {
   ChatTemplateInputs in;

@@ -9,6 +9,7 @@
 
 #include "server/tokenizer/tokenizer.h"
 #include "tests/tokenizer/test_tokenizers.h"
+#include "tests/common/temp_dir.h"
 
 namespace kaon {
 namespace {
@@ -111,24 +112,7 @@ TEST(TokenizerErrorsTest, MergesReferencingUnknownTokens) {
   EXPECT_NE(ErrorOf(j).find("model.merges[9]"), std::string::npos);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("kaon_tok_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string Write(const std::string& name, const std::string& content) const {
-    std::ofstream(path_ / name) << content;
-    return (path_ / name).string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
+using testing::TempDir;
 
 TEST(TokenizerConfigTest, HugeModelMaxLengthAndTokenObjects) {
   TempDir dir;
