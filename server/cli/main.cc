@@ -60,6 +60,8 @@ void AddEngineFlags(CLI::App* cmd, EngineConfig* config) {
       ->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "auto (cpu: float32, cuda: bfloat16), float32, bfloat16 or float16")
       ->capture_default_str();
+  cmd->add_option("--tensor-parallel-size", o->tensor_parallel_size, "GPUs to shard the model over (only 1 yet)")
+      ->capture_default_str();
   cmd->add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
                   "Share of the GPU's memory for weights, activations and the KV cache (KV gets the rest)")
       ->capture_default_str();

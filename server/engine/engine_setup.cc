@@ -70,6 +70,10 @@ absl::Status ValidateEngineOptions(const EngineOptions& o, const ModelConfig& co
   }
   if (o.num_kv_blocks < 0) return absl::InvalidArgumentError("--num-kv-blocks must be positive");
   if (o.num_threads < 0) return absl::InvalidArgumentError("--threads must be positive");
+  if (o.tensor_parallel_size != 1) {
+    return absl::UnimplementedError(absl::StrCat("--tensor-parallel-size ", o.tensor_parallel_size,
+                                                 ": only 1 is supported yet (multi-GPU serving is not built)"));
+  }
   if (!(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat("--gpu-memory-utilization must be in (0, 1], got ", o.gpu_memory_utilization));
   }

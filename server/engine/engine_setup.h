@@ -32,6 +32,9 @@ struct EngineOptions {
   // On a device without --num-kv-blocks: the share of its memory kaon plans
   // for (weights + activations + KV cache), as vLLM's flag.
   double gpu_memory_utilization = 0.9;
+  // Only 1 yet: the layers shard at load (models/layers), but serving over
+  // several GPUs is not built; other values are refused at start-up.
+  int tensor_parallel_size = 1;
   // Builds the model in place of the CPU loader (the GPU check passes the
   // CUDA backend's); unset = the CPU backend.
   std::function<absl::StatusOr<std::unique_ptr<CausalLM>>(const std::string& model_dir, const ModelInfo& info,

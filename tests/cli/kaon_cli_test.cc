@@ -221,6 +221,8 @@ TEST(KaonStartup, DeviceSelection) {
   ExpectCleanFailure(RunCommand(gen + " --device tpu"), {"--device"});
   ExpectCleanFailure(RunCommand(gen + " --device cpu --dtype bfloat16"), {"--dtype"});
   ExpectCleanFailure(RunCommand(gen + " --dtype float8"), {"--dtype"});
+  ExpectCleanFailure(RunCommand(gen + " --tensor-parallel-size 2"), {"--tensor-parallel-size"});
+  EXPECT_EQ(RunCommand(gen + " --tensor-parallel-size 1").exit_code, 0);
 }
 
 TEST(KaonTokenize, EncodesAndDecodesJsonLines) {
