@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <random>
 #include <string>
 #include <thread>
@@ -115,18 +116,26 @@ absl::StatusOr<std::unique_ptr<WeightStore>> RandomWeightStore(const ModelInfo& 
   if (dtype == DType::kF16) return absl::InvalidArgumentError("random weights are float32 or bfloat16, not F16");
   std::vector<OwnedTensor> owned;
   std::vector<float> values;
-  for (TensorToWrite& t : RandomModelTensors(info, seed, dtype)) {
-    const auto n = static_cast<size_t>(t.numel());
-    OwnedTensor o{t.name, dtype, t.shape, std::vector<std::byte>(n * DTypeSize(dtype))};
-    if (dtype == DType::kF32) {
-      t.fill(reinterpret_cast<float*>(o.bytes.data()));
-    } else {
-      values.resize(n);
-      t.fill(values.data());
-      auto* bits = reinterpret_cast<uint16_t*>(o.bytes.data());
-      for (size_t i = 0; i < n; ++i) bits[i] = FloatToBF16Bits(values[i]);
+  // Start-up compares these bytes with the host's memory first
+  // (server/engine/engine_setup.cc); a failed allocation is still an error,
+  // never the end of the process.
+  try {
+    for (TensorToWrite& t : RandomModelTensors(info, seed, dtype)) {
+      const auto n = static_cast<size_t>(t.numel());
+      OwnedTensor o{t.name, dtype, t.shape, std::vector<std::byte>(n * DTypeSize(dtype))};
+      if (dtype == DType::kF32) {
+        t.fill(reinterpret_cast<float*>(o.bytes.data()));
+      } else {
+        values.resize(n);
+        t.fill(values.data());
+        auto* bits = reinterpret_cast<uint16_t*>(o.bytes.data());
+        for (size_t i = 0; i < n; ++i) bits[i] = FloatToBF16Bits(values[i]);
+      }
+      owned.push_back(std::move(o));
     }
-    owned.push_back(std::move(o));
+  } catch (const std::exception& e) {  // bad_alloc, or length_error past max_size
+    return absl::ResourceExhaustedError(
+        absl::StrCat("--load-format dummy: out of memory generating the weights (", e.what(), ")"));
   }
   return WeightStore::FromMemory("random weights (--load-format dummy)", std::move(owned));
 }

@@ -33,4 +33,13 @@ absl::StatusOr<std::unique_ptr<CausalLM>> LoadModel(const std::string& model_dir
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadModelFromStore(const WeightStore& store, const ModelInfo& info,
                                                              const ModelCapacity& capacity, TpInfo tp = {});
 
+// After a model has read its weights from `store`: refuses any tensor it did
+// not read, as llama.cpp's converter does (a checkpoint with more layers, or
+// another model's tensors, means config.json does not describe it). Tensors
+// that Hugging Face checkpoints carry but transformers and vLLM skip on load
+// are allowed: rotary_emb.inv_freq / cos_cached / sin_cached buffers, and
+// lm_head.weight when the embeddings are tied. The error names the file and
+// the tensor. Every loader (CPU and device) calls it.
+absl::Status RefuseUnusedTensors(const WeightStore& store, const ModelInfo& info);
+
 }  // namespace kaon

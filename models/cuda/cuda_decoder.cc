@@ -331,6 +331,7 @@ absl::StatusOr<std::unique_ptr<CausalLM>> Build(const WeightStore& store, const 
                                                 const ModelCapacity& capacity) {
   auto model = std::make_unique<CudaDecoderModel<T>>(info, capacity);
   KAON_RETURN_IF_ERROR(model->Load(store));
+  KAON_RETURN_IF_ERROR(RefuseUnusedTensors(store, info));
   return std::unique_ptr<CausalLM>(std::move(model));
 }
 

@@ -1,6 +1,8 @@
 #include "server/engine/engine_setup.h"
 
 #include <algorithm>
+#include <limits>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "models/random_weights.h"
@@ -20,13 +22,89 @@ constexpr int64_t kDefaultKvBytes = int64_t{512} << 20;
 // the logits staging buffers, allocator slack.
 constexpr int64_t kDeviceReserveBytes = int64_t{1} << 30;
 
-// Weights as the device will hold them: the loader's tensors at `elem_bytes`.
-int64_t WeightBytes(const ModelInfo& info, int64_t elem_bytes) {
-  int64_t n = 0;
+// More CPU worker threads than this is a typo, not a machine.
+constexpr int kMaxThreads = 4096;
+
+// Block ids are int32 throughout the engine.
+constexpr int64_t kMaxKvBlocks = std::numeric_limits<int32_t>::max();
+
+// Elements of every tensor the loader reads, and of the largest one.
+struct WeightElems {
+  int64_t total = 0;
+  int64_t largest = 0;
+};
+WeightElems CountWeights(const ModelInfo& info) {
+  WeightElems w;
   // The recipe lists every tensor the loader reads; fill is lazy, so this
-  // allocates nothing.
-  for (const TensorToWrite& t : RandomModelTensors(info, 0, DType::kF32)) n += t.numel();
-  return n * elem_bytes;
+  // allocates nothing. Config sizes are range-checked, so each numel fits.
+  for (const TensorToWrite& t : RandomModelTensors(info, 0, DType::kF32)) {
+    w.total = SatAdd(w.total, t.numel());
+    w.largest = std::max(w.largest, t.numel());
+  }
+  return w;
+}
+
+// Weights as the device will hold them: the loader's tensors at `elem_bytes`.
+int64_t WeightBytes(const ModelInfo& info, int64_t elem_bytes) { return SatMul(CountWeights(info).total, elem_bytes); }
+
+// What the CPU backend (or a device loader's host staging) will allocate,
+// against what the host has, before any of it is allocated.
+absl::Status CheckHostFits(const std::string& model_dir, const ModelInfo& info, const EngineOptions& o,
+                           const std::string& device, int64_t num_blocks, int64_t max_seq_len,
+                           int64_t max_logits) {
+  const ModelConfig& c = info.config;
+  const WeightElems w = CountWeights(info);
+  const std::string shape = absl::StrCat("config.json: hidden_size ", c.hidden_size, ", intermediate_size ",
+                                         c.intermediate_size, ", num_hidden_layers ", c.num_layers,
+                                         ", vocab_size ", c.vocab_size);
+  HostMemoryNeed need;
+  if (device == "cpu") {
+    // A tied head holds its own fp32 copy of the embedding matrix.
+    const int64_t weights = SatMul(SatAdd(w.total, c.tie_word_embeddings ? c.vocab_size * c.hidden_size : 0), 4);
+    need.parts.push_back({"weights", weights, absl::StrCat("fp32; ", shape)});
+    if (o.dummy_weights) {
+      need.parts.push_back({"generated weights", SatMul(w.total, 4), "--load-format dummy, held while loading"});
+    }
+    // What sized the cache, so the message names what to change.
+    std::string sized_by = absl::StrCat("room for a context of config.json's max_position_embeddings ",
+                                        c.max_position_embeddings);
+    if (o.num_kv_blocks > 0) {
+      sized_by = absl::StrCat("--num-kv-blocks ", o.num_kv_blocks);
+    } else if (o.max_model_len > 0) {
+      sized_by = absl::StrCat("room for --max-model-len ", o.max_model_len);
+    }
+    need.parts.push_back({"KV cache", SatMul(num_blocks, KvBytesPerBlock(c, o.block_size, sizeof(float))),
+                          absl::StrCat(num_blocks, " blocks of ", o.block_size, " tokens, ", sized_by)});
+    const int64_t threads =
+        o.num_threads > 0 ? o.num_threads : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    // RoPE cos/sin tables, per-thread attention scratch and the runner's
+    // block table scale with the context; the loader holds one extra copy of
+    // the largest tensor.
+    int64_t work = ActivationBytes(c, o.max_num_batched_tokens, max_logits, sizeof(float));
+    work = SatAdd(work, SatMul(SatMul(max_seq_len, c.head_dim), sizeof(float)));
+    work = SatAdd(work, SatMul(SatMul(threads, max_seq_len), sizeof(float)));
+    const int64_t blocks_per_seq = (max_seq_len + o.block_size - 1) / o.block_size;
+    work = SatAdd(work, SatMul(SatMul(o.max_num_seqs, blocks_per_seq), sizeof(int32_t)));
+    work = SatAdd(work, SatMul(w.largest, sizeof(float)));
+    need.parts.push_back({"activations, RoPE tables and load buffers", work,
+                          absl::StrCat("--max-num-batched-tokens ", o.max_num_batched_tokens, ", --max-num-seqs ",
+                                       o.max_num_seqs, ", context ", max_seq_len)});
+  } else if (o.dummy_weights) {
+    // The device loader generates the whole checkpoint on the host first.
+    const int64_t elem = o.dtype == "float32" ? 4 : 2;
+    need.parts.push_back({"generated weights", SatMul(w.total, elem),
+                          absl::StrCat("--load-format dummy on the host before upload; ", shape)});
+  } else {
+    return absl::OkStatus();  // weights stream from the mapped files one tensor at a time
+  }
+  HostMemory host;
+  if (o.host_memory) {
+    KAON_ASSIGN_OR_RETURN(host, o.host_memory());
+  } else {
+    KAON_ASSIGN_OR_RETURN(host, ReadHostMemory());
+  }
+  return CheckHostMemory(need, host, model_dir,
+                         "lower --max-model-len, --num-kv-blocks or --max-num-batched-tokens, or use a smaller model");
 }
 
 }  // namespace
@@ -69,7 +147,13 @@ absl::Status ValidateEngineOptions(const EngineOptions& o, const ModelConfig& co
     return absl::InvalidArgumentError("--block-size must be between 1 and 1024");
   }
   if (o.num_kv_blocks < 0) return absl::InvalidArgumentError("--num-kv-blocks must be positive");
+  if (o.num_kv_blocks > kMaxKvBlocks) {
+    return absl::InvalidArgumentError(absl::StrCat("--num-kv-blocks must be at most ", kMaxKvBlocks));
+  }
   if (o.num_threads < 0) return absl::InvalidArgumentError("--threads must be positive");
+  if (o.num_threads > kMaxThreads) {
+    return absl::InvalidArgumentError(absl::StrCat("--threads must be at most ", kMaxThreads));
+  }
   if (o.tensor_parallel_size != 1) {
     return absl::UnimplementedError(absl::StrCat("--tensor-parallel-size ", o.tensor_parallel_size,
                                                  ": only 1 is supported yet (multi-GPU serving is not built)"));
@@ -121,13 +205,15 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
     p.memory_summary = plan.summary;
   } else if (num_blocks == 0) {
     const int64_t by_bytes = kDefaultKvBytes / KvBytesPerBlock(c, options.block_size, sizeof(float));
-    num_blocks = std::max(blocks_per_seq, std::min(options.max_num_seqs * blocks_per_seq, by_bytes));
+    num_blocks = std::max(blocks_per_seq, std::min(SatMul(options.max_num_seqs, blocks_per_seq), by_bytes));
   }
+  // The auto size holds at least one context of at most 2^28 tokens, so it
+  // stays within the int32 block ids; the flag is checked in Validate.
   shape.num_blocks = num_blocks;
 
   RunnerConfig& rc = p.runner_config;
   // An explicit --max-model-len must fit the cache; the default shrinks to it.
-  const int64_t cache_tokens = num_blocks * options.block_size;
+  const int64_t cache_tokens = SatMul(num_blocks, options.block_size);
   if (options.max_model_len > cache_tokens) {
     return absl::InvalidArgumentError(absl::StrCat("--max-model-len ", options.max_model_len,
                                                    " does not fit the KV cache (", num_blocks, " blocks of ",
@@ -138,6 +224,11 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   rc.max_num_seqs = options.max_num_seqs;
   rc.block_size = options.block_size;
   rc.max_prompt_logits = max_prompt_logits;
+
+  if (!options.model_loader || p.device == "cuda") {
+    KAON_RETURN_IF_ERROR(CheckHostFits(model_dir, p.info, options, p.device, num_blocks, rc.max_model_len,
+                                       SatAdd(rc.max_num_seqs, rc.max_prompt_logits)));
+  }
 
   ModelCapacity capacity;
   capacity.max_num_tokens = rc.max_num_batched_tokens;

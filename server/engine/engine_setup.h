@@ -35,6 +35,11 @@ struct EngineOptions {
   // Only 1 yet: the layers shard at load (models/layers), but serving over
   // several GPUs is not built; other values are refused at start-up.
   int tensor_parallel_size = 1;
+  // The host memory start-up compares the model's needs with (weights, KV
+  // cache and workspaces on the CPU; generated weights with --load-format
+  // dummy on a device); unset: ReadHostMemory(), this process's cgroup limit
+  // or MemAvailable. Tests fake a small machine here.
+  HostMemorySource host_memory;
   // Builds the model in place of the CPU loader (the GPU check passes the
   // CUDA backend's); unset = the CPU backend.
   std::function<absl::StatusOr<std::unique_ptr<CausalLM>>(const std::string& model_dir, const ModelInfo& info,

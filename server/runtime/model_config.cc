@@ -1,5 +1,6 @@
 #include "server/runtime/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -21,11 +22,12 @@ absl::Status Unsupported(const std::string& path, const std::string& field, cons
       absl::StrCat(path, ": field \"", field, "\" ", what, " is not supported by kaon yet"));
 }
 
-absl::StatusOr<int64_t> RequiredPositiveInt(const Json& j, const std::string& key,
-                                            const std::string& path) {
+// A required size in [1, max]: checked before anything is sized from it.
+absl::StatusOr<int64_t> RequiredSize(const Json& j, const std::string& key, const std::string& path, int64_t max) {
   KAON_ASSIGN_OR_RETURN(std::optional<int64_t> v, OptionalInt(j, key, path));
   if (!v) return FieldError(path, key, "is missing");
   if (*v <= 0) return FieldError(path, key, absl::StrCat("must be positive, got ", *v));
+  if (*v > max) return FieldError(path, key, absl::StrCat("must be at most ", max, ", got ", *v));
   return *v;
 }
 
@@ -47,6 +49,9 @@ absl::Status AppendTokenIds(const Json& j, const std::string& key, const std::st
     return absl::OkStatus();
   };
   if (v.is_array()) {
+    if (v.size() > ConfigLimits::kMaxEosIds) {
+      return FieldError(path, key, absl::StrCat("lists ", v.size(), " ids, more than ", ConfigLimits::kMaxEosIds));
+    }
     for (const Json& id : v) KAON_RETURN_IF_ERROR(add(id));
     return absl::OkStatus();
   }
@@ -70,7 +75,9 @@ absl::Status ParseRopeScaling(const Json& j, const std::string& path, RopeScalin
       return required ? FieldError(path, absl::StrCat("rope_scaling.", key), "is missing")
                       : absl::OkStatus();
     }
-    if (!rs[key].is_number()) return FieldError(path, absl::StrCat("rope_scaling.", key), "must be a number");
+    if (!rs[key].is_number() || !std::isfinite(rs[key].get<double>())) {
+      return FieldError(path, absl::StrCat("rope_scaling.", key), "must be a finite number");
+    }
     *dst = rs[key].get<double>();
     return absl::OkStatus();
   };
@@ -85,10 +92,14 @@ absl::Status ParseRopeScaling(const Json& j, const std::string& path, RopeScalin
     KAON_RETURN_IF_ERROR(number("low_freq_factor", &out->low_freq_factor, true));
     KAON_RETURN_IF_ERROR(number("high_freq_factor", &out->high_freq_factor, true));
     KAON_RETURN_IF_ERROR(number("original_max_position_embeddings", &orig, true));
+    // Compared as a double first: converting an out-of-range double is UB.
+    if (!(orig >= 1 && orig <= static_cast<double>(ConfigLimits::kMaxPositionEmbeddings))) {
+      return FieldError(path, "rope_scaling.original_max_position_embeddings",
+                        absl::StrCat("must be between 1 and ", ConfigLimits::kMaxPositionEmbeddings, ", got ", orig));
+    }
     out->original_max_position_embeddings = static_cast<int64_t>(orig);
-    if (out->original_max_position_embeddings <= 0 || out->high_freq_factor <= out->low_freq_factor) {
-      return FieldError(path, "rope_scaling",
-                        "needs original_max_position_embeddings > 0 and high_freq_factor > low_freq_factor");
+    if (out->high_freq_factor <= out->low_freq_factor) {
+      return FieldError(path, "rope_scaling", "needs high_freq_factor > low_freq_factor");
     }
   } else {
     return Unsupported(path, "rope_scaling.rope_type", absl::StrCat("\"", type, "\""));
@@ -105,11 +116,15 @@ absl::StatusOr<std::optional<int64_t>> OptionalInt(const Json& j, const std::str
                                                    const std::string& path) {
   if (!j.contains(key) || j[key].is_null()) return std::optional<int64_t>();
   const Json& v = j[key];
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return FieldError(path, key, absl::StrCat("is too large, got ", v.get<uint64_t>()));
+  }
   if (v.is_number_integer()) return std::optional<int64_t>(v.get<int64_t>());
   // Some configs write integers as floats (e.g. 4096.0); accept exact ones.
   if (v.is_number_float()) {
     const double d = v.get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) {
+    if (std::isfinite(d) && d == std::floor(d)) {
+      if (std::fabs(d) >= 9.0e18) return FieldError(path, key, absl::StrCat("is too large, got ", d));
       return std::optional<int64_t>(static_cast<int64_t>(d));
     }
   }
@@ -142,11 +157,12 @@ absl::StatusOr<ModelConfig> ParseCommonConfig(const Json& j, const std::string& 
   if (j.contains("quantization_config") && !j["quantization_config"].is_null()) {
     return Unsupported(path, "quantization_config", "(quantized checkpoints)");
   }
-  KAON_ASSIGN_OR_RETURN(c.vocab_size, RequiredPositiveInt(j, "vocab_size", path));
-  KAON_ASSIGN_OR_RETURN(c.hidden_size, RequiredPositiveInt(j, "hidden_size", path));
-  KAON_ASSIGN_OR_RETURN(c.intermediate_size, RequiredPositiveInt(j, "intermediate_size", path));
-  KAON_ASSIGN_OR_RETURN(c.num_layers, RequiredPositiveInt(j, "num_hidden_layers", path));
-  KAON_ASSIGN_OR_RETURN(c.num_heads, RequiredPositiveInt(j, "num_attention_heads", path));
+  using L = ConfigLimits;
+  KAON_ASSIGN_OR_RETURN(c.vocab_size, RequiredSize(j, "vocab_size", path, L::kMaxVocabSize));
+  KAON_ASSIGN_OR_RETURN(c.hidden_size, RequiredSize(j, "hidden_size", path, L::kMaxHiddenSize));
+  KAON_ASSIGN_OR_RETURN(c.intermediate_size, RequiredSize(j, "intermediate_size", path, L::kMaxIntermediateSize));
+  KAON_ASSIGN_OR_RETURN(c.num_layers, RequiredSize(j, "num_hidden_layers", path, L::kMaxLayers));
+  KAON_ASSIGN_OR_RETURN(c.num_heads, RequiredSize(j, "num_attention_heads", path, L::kMaxHeads));
   KAON_ASSIGN_OR_RETURN(std::optional<int64_t> kv, OptionalInt(j, "num_key_value_heads", path));
   c.num_kv_heads = kv.value_or(c.num_heads);
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0) {
@@ -165,13 +181,27 @@ absl::StatusOr<ModelConfig> ParseCommonConfig(const Json& j, const std::string& 
   if (c.head_dim <= 0 || c.head_dim % 2 != 0) {
     return FieldError(path, "head_dim", "must be a positive even number");
   }
-  KAON_ASSIGN_OR_RETURN(c.max_position_embeddings, RequiredPositiveInt(j, "max_position_embeddings", path));
+  if (c.head_dim > L::kMaxHeadDim) {
+    return FieldError(path, "head_dim", absl::StrCat("must be at most ", L::kMaxHeadDim, ", got ", c.head_dim));
+  }
+  // Both at most 2^14 and 2^13, so the product cannot overflow.
+  if (c.num_heads * c.head_dim > L::kMaxHiddenSize) {
+    return FieldError(path, "head_dim",
+                      absl::StrCat("times num_attention_heads (", c.head_dim, " x ", c.num_heads,
+                                   ") must be at most ", L::kMaxHiddenSize));
+  }
+  KAON_ASSIGN_OR_RETURN(c.max_position_embeddings,
+                        RequiredSize(j, "max_position_embeddings", path, L::kMaxPositionEmbeddings));
   KAON_ASSIGN_OR_RETURN(std::optional<double> eps, OptionalNumber(j, "rms_norm_eps", path));
   c.rms_norm_eps = eps.value_or(1e-6);
-  if (!(c.rms_norm_eps > 0)) return FieldError(path, "rms_norm_eps", "must be positive");
+  if (!(c.rms_norm_eps > 0) || !std::isfinite(c.rms_norm_eps)) {
+    return FieldError(path, "rms_norm_eps", "must be positive and finite");
+  }
   KAON_ASSIGN_OR_RETURN(std::optional<double> theta, OptionalNumber(j, "rope_theta", path));
   c.rope_theta = theta.value_or(10000.0);
-  if (!(c.rope_theta > 0)) return FieldError(path, "rope_theta", "must be positive");
+  if (!(c.rope_theta > 0) || !std::isfinite(c.rope_theta)) {
+    return FieldError(path, "rope_theta", "must be positive and finite");
+  }
   KAON_RETURN_IF_ERROR(ParseRopeScaling(j, path, &c.rope_scaling));
   if (j.contains("partial_rotary_factor") && j["partial_rotary_factor"].is_number() &&
       j["partial_rotary_factor"].get<double>() != 1.0) {
@@ -191,7 +221,12 @@ absl::StatusOr<ModelConfig> ParseCommonConfig(const Json& j, const std::string& 
   if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) c.torch_dtype = j["torch_dtype"].get<std::string>();
 
   KAON_ASSIGN_OR_RETURN(std::optional<int64_t> bos, OptionalInt(j, "bos_token_id", path));
-  if (bos) c.bos_token_id = static_cast<int32_t>(*bos);
+  if (bos) {
+    if (*bos < 0 || *bos >= c.vocab_size) {
+      return FieldError(path, "bos_token_id", absl::StrCat(*bos, " is outside the vocabulary (vocab_size ", c.vocab_size, ")"));
+    }
+    c.bos_token_id = static_cast<int32_t>(*bos);
+  }
   KAON_RETURN_IF_ERROR(AppendTokenIds(j, "eos_token_id", path, &c.eos_token_ids));
   for (int32_t e : c.eos_token_ids) {
     if (e >= c.vocab_size) return FieldError(path, "eos_token_id", absl::StrCat(e, " is outside the vocabulary"));
@@ -204,7 +239,7 @@ absl::StatusOr<GenerationDefaults> LoadGenerationConfig(const std::string& model
   GenerationDefaults d;
   const std::string path = JoinPath(model_dir, "generation_config.json");
   if (!FileExists(path)) return d;
-  KAON_ASSIGN_OR_RETURN(Json j, ReadJsonFile(path));
+  KAON_ASSIGN_OR_RETURN(Json j, ReadJsonFile(path, ConfigLimits::kMaxFileBytes));
   if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": must be a JSON object"));
   KAON_RETURN_IF_ERROR(AppendTokenIds(j, "eos_token_id", path, &config->eos_token_ids));
   for (int32_t e : config->eos_token_ids) {
@@ -220,7 +255,11 @@ absl::StatusOr<GenerationDefaults> LoadGenerationConfig(const std::string& model
   KAON_RETURN_IF_ERROR(set_float("min_p", &d.min_p));
   KAON_RETURN_IF_ERROR(set_float("repetition_penalty", &d.repetition_penalty));
   KAON_ASSIGN_OR_RETURN(std::optional<int64_t> top_k, OptionalInt(j, "top_k", path));
-  if (top_k) d.top_k = static_cast<int32_t>(*top_k);
+  // Beyond int32 a top_k keeps every token, as the largest int32 does.
+  if (top_k) {
+    d.top_k = static_cast<int32_t>(std::clamp<int64_t>(*top_k, std::numeric_limits<int32_t>::min(),
+                                                       std::numeric_limits<int32_t>::max()));
+  }
   KAON_ASSIGN_OR_RETURN(d.do_sample, OptionalBool(j, "do_sample", path));
   KAON_ASSIGN_OR_RETURN(d.max_new_tokens, OptionalInt(j, "max_new_tokens", path));
   return d;

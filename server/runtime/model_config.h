@@ -13,6 +13,36 @@
 
 namespace kaon {
 
+// Upper bounds on config.json sizes, checked before anything is sized from
+// them. Each is far above every released model (a factor of 30 or more) and
+// far below where int64 byte counts derived from them could overflow: the
+// products start-up forms (weights, KV cache, activations) stay below 2^62
+// bytes even with every field at its bound, and the memory check
+// (server/runtime/memory_plan.h) then refuses what does not fit the machine.
+struct ConfigLimits {
+  // 2^24: tokenizer ids are bounded the same way (server/tokenizer), and the
+  // largest vocabularies are ~256k (Gemma 3: 262144; Qwen2.5: 152064).
+  static constexpr int64_t kMaxVocabSize = int64_t{1} << 24;
+  // Llama 3.1 405B: 16384, the widest released dense model.
+  static constexpr int64_t kMaxHiddenSize = int64_t{1} << 20;
+  // Llama 3.1 405B: 53248.
+  static constexpr int64_t kMaxIntermediateSize = int64_t{1} << 22;
+  // Llama 3.1 405B: 126.
+  static constexpr int64_t kMaxLayers = int64_t{1} << 12;
+  // Llama 3.1 405B: 128 query heads; the q projection (heads × head_dim) is
+  // bounded like hidden_size below.
+  static constexpr int64_t kMaxHeads = int64_t{1} << 14;
+  // Real head sizes are 64 to 256.
+  static constexpr int64_t kMaxHeadDim = int64_t{1} << 13;
+  // Llama 4 Scout: 10485760 (10M), the longest released context; 2^28 is 25x
+  // that. The KV cache and RoPE tables it implies are checked against memory.
+  static constexpr int64_t kMaxPositionEmbeddings = int64_t{1} << 28;
+  // Llama 3 lists 3 end ids; a list is deduplicated in quadratic time.
+  static constexpr size_t kMaxEosIds = 1024;
+  // config.json and generation_config.json are a few kilobytes.
+  static constexpr uint64_t kMaxFileBytes = uint64_t{16} << 20;
+};
+
 struct RopeScaling {
   enum class Type { kNone, kLinear, kLlama3 };
   Type type = Type::kNone;

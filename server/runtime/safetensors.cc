@@ -40,7 +40,7 @@ absl::StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string
   // Like Hugging Face, a single-file checkpoint wins over an index.
   if (FileExists(single)) {
     KAON_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file, SafetensorsFile::Open(single));
-    store->tensors_ = file->tensors();
+    for (const auto& [name, view] : file->tensors()) store->Add(view);
     store->files_.push_back(std::move(file));
     return store;
   }
@@ -48,7 +48,7 @@ absl::StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string
     return absl::NotFoundError(absl::StrCat("no ", kSingleFile, " or ", kIndexFile, " in ", dir));
   }
 
-  KAON_ASSIGN_OR_RETURN(nlohmann::ordered_json index, ReadJsonFile(index_path));
+  KAON_ASSIGN_OR_RETURN(nlohmann::ordered_json index, ReadJsonFile(index_path, kMaxIndexFileBytes));
   if (!index.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(index_path, ": is a JSON ", index.type_name(), ", expected an object"));
@@ -63,6 +63,10 @@ absl::StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string
   }
   if (wm->empty()) {
     return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map lists no tensors"));
+  }
+  if (wm->size() > kMaxIndexTensors) {
+    return absl::InvalidArgumentError(absl::StrCat(index_path, ": weight_map lists ", wm->size(),
+                                                   " tensors, more than the limit of ", kMaxIndexTensors));
   }
 
   // Validate every entry before touching any shard so a bad index fails fast
@@ -88,10 +92,9 @@ absl::StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string
     KAON_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file,
                           SafetensorsFile::Open(JoinPath(dir, shard_name)));
     for (const auto& [name, view] : file->tensors()) {
-      auto [it, inserted] = store->tensors_.emplace(name, view);
-      if (!inserted) {
+      if (!store->Add(view)) {
         return absl::InvalidArgumentError(absl::StrCat("tensor ", name, " appears in both ",
-                                                       it->second.file, " and ", view.file));
+                                                       store->tensors_.at(name).view.file, " and ", view.file));
       }
     }
     shard_file = file.get();
@@ -126,11 +129,16 @@ absl::StatusOr<std::unique_ptr<WeightStore>> WeightStore::FromMemory(std::string
       return absl::InvalidArgumentError(absl::StrCat(store->dir_, ": tensor ", t.name, " has ", view.nbytes,
                                                      " bytes for shape ", ShapeString(t.shape)));
     }
-    if (!store->tensors_.emplace(t.name, std::move(view)).second) {
+    if (!store->Add(std::move(view))) {
       return absl::InvalidArgumentError(absl::StrCat(store->dir_, ": tensor ", t.name, " given twice"));
     }
   }
   return store;
+}
+
+bool WeightStore::Add(TensorView view) {
+  std::string name = view.name;
+  return tensors_.try_emplace(std::move(name), std::move(view)).second;
 }
 
 bool WeightStore::Has(const std::string& name) const { return tensors_.count(name) != 0; }
@@ -140,7 +148,8 @@ absl::StatusOr<TensorView> WeightStore::Get(const std::string& name) const {
   if (it == tensors_.end()) {
     return absl::NotFoundError(absl::StrCat("tensor ", name, " not found in ", dir_));
   }
-  return it->second;
+  it->second.read.store(true, std::memory_order_relaxed);
+  return it->second.view;
 }
 
 absl::StatusOr<TensorView> WeightStore::Get(const std::string& name,
@@ -157,8 +166,16 @@ absl::StatusOr<TensorView> WeightStore::Get(const std::string& name,
 std::vector<std::string> WeightStore::Names() const {
   std::vector<std::string> names;
   names.reserve(tensors_.size());
-  for (const auto& [name, view] : tensors_) names.push_back(name);
+  for (const auto& [name, entry] : tensors_) names.push_back(name);
   return names;
+}
+
+std::vector<WeightStore::Unread> WeightStore::UnreadTensors() const {
+  std::vector<Unread> unread;
+  for (const auto& [name, entry] : tensors_) {
+    if (!entry.read.load(std::memory_order_relaxed)) unread.push_back({name, entry.view.file});
+  }
+  return unread;
 }
 
 }  // namespace kaon

@@ -4,6 +4,7 @@
 // Thread-safety: immutable after Open; any thread may read.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -48,13 +49,20 @@ struct OwnedTensor {
   std::vector<std::byte> bytes;
 };
 
-// All tensors of a model directory.
+// All tensors of a model directory. Get records which tensors were read, so
+// that after a model has loaded, UnreadNames() lists what the checkpoint holds
+// that the model does not use (models/registry.h refuses those).
 class WeightStore {
  public:
   // Opens `dir/model.safetensors`, or every shard listed in
   // `dir/model.safetensors.index.json` (checking that each listed tensor is in
   // the shard the index names).
   static absl::StatusOr<std::unique_ptr<WeightStore>> Open(const std::string& dir);
+  // Bounds on model.safetensors.index.json, checked before it is parsed or
+  // any shard is opened. DeepSeek-V3's index (91k tensors, 163 shards) is
+  // 9 MB; Kimi K2's, about 15 MB.
+  static constexpr uint64_t kMaxIndexFileBytes = uint64_t{128} << 20;
+  static constexpr size_t kMaxIndexTensors = size_t{1} << 20;
   // Serves `tensors` from memory; `label` stands for the directory in error
   // messages. Byte counts must match dtype and shape (checked).
   static absl::StatusOr<std::unique_ptr<WeightStore>> FromMemory(std::string label, std::vector<OwnedTensor> tensors);
@@ -67,13 +75,29 @@ class WeightStore {
   // expected and actual shapes).
   absl::StatusOr<TensorView> Get(const std::string& name, const std::vector<int64_t>& shape) const;
   std::vector<std::string> Names() const;
+  // Tensors no Get has returned yet, in name order, each with its file.
+  // Has() does not count as a read.
+  struct Unread {
+    std::string name;
+    std::string file;
+  };
+  std::vector<Unread> UnreadTensors() const;
 
  private:
+  struct Entry {
+    explicit Entry(TensorView v) : view(std::move(v)) {}
+    TensorView view;
+    // Set by Get, which any thread may call (loaders are single-threaded
+    // today; the flag keeps Get const and race-free anyway).
+    mutable std::atomic<bool> read{false};
+  };
   WeightStore() = default;
+  // Adds the tensor; false when the name is already there.
+  bool Add(TensorView view);
   std::string dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::vector<OwnedTensor> owned_;
-  std::map<std::string, TensorView> tensors_;
+  std::map<std::string, Entry> tensors_;
 };
 
 }  // namespace kaon

@@ -9,19 +9,23 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <optional>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "server/common/bounded_json.h"
 #include "server/common/status.h"
 
 namespace kaon {
 namespace {
 
-using nlohmann::json;
+// The bounded parser builds ordered_json; key order does not matter here.
+using json = nlohmann::ordered_json;
 
 std::optional<DType> ParseDType(const std::string& s) {
   if (s == "F32") return DType::kF32;
@@ -46,13 +50,17 @@ std::string Excerpt(const json& j) {
 }
 
 // Header strings quoted in errors: keep the message on one line and short.
-std::string OneLine(std::string s) {
-  if (s.size() > 32) s = s.substr(0, 29) + "...";
+std::string OneLine(std::string s, size_t max = 32) {
+  if (s.size() > max) s = s.substr(0, max - 3) + "...";
   for (char& c : s) {
     if (static_cast<unsigned char>(c) < 0x20) c = '?';
   }
   return s;
 }
+
+// Tensor names are long (model.layers.31.self_attn.q_proj.weight) but a
+// hostile one can be megabytes or hold newlines.
+std::string NameForError(const std::string& name) { return OneLine(name, 160); }
 
 }  // namespace
 
@@ -113,16 +121,29 @@ absl::Status SafetensorsFile::ParseHeader() {
                                                    " bytes)"));
   }
   const char* header_begin = reinterpret_cast<const char*>(base + 8);
-  json header;
+  // The bounded parser stops deep nesting and runaway element counts while
+  // parsing (a 100 MB header of empty arrays would otherwise build gigabytes
+  // of DOM); a real header has about ten values per tensor.
+  JsonLimits limits;
+  limits.max_depth = kMaxHeaderDepth;
+  limits.max_elements = kMaxTensors * 32;
+  BoundedJsonResult parsed;
   try {
-    header = json::parse(header_begin, header_begin + header_len);
-  } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path_, ": header is not valid JSON: ", e.what()));
+    parsed = ParseJsonBounded(std::string_view(header_begin, header_len), limits);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(path_, ": out of memory parsing the ", header_len, "-byte header"));
   }
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": header is not valid JSON: ", parsed.error->message));
+  }
+  const json& header = parsed.value;
   if (!header.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": header is a JSON ", header.type_name(), ", expected an object"));
+  }
+  if (const size_t n = header.size() - header.count("__metadata__"); n > kMaxTensors) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": header lists ", n, " tensors, more than the limit of ", kMaxTensors));
   }
 
   const std::byte* data = reinterpret_cast<const std::byte*>(base + 8 + header_len);
@@ -142,7 +163,7 @@ absl::Status SafetensorsFile::ParseHeader() {
       }
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string()) {
-          return absl::InvalidArgumentError(absl::StrCat(path_, ": __metadata__ value for \"", key,
+          return absl::InvalidArgumentError(absl::StrCat(path_, ": __metadata__ value for \"", NameForError(key),
                                                          "\" is not a string: ", Excerpt(value)));
         }
         metadata_[key] = value.get<std::string>();
@@ -150,7 +171,7 @@ absl::Status SafetensorsFile::ParseHeader() {
       continue;
     }
     auto bad = [&](const auto&... parts) {
-      return absl::InvalidArgumentError(absl::StrCat(path_, ": tensor ", name, ": ", parts...));
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": tensor ", NameForError(name), ": ", parts...));
     };
     if (!entry.is_object())
       return bad("entry is a JSON ", entry.type_name(), ", expected an object");
@@ -162,12 +183,15 @@ absl::Status SafetensorsFile::ParseHeader() {
     std::optional<DType> dtype = ParseDType(dtype_str);
     if (!dtype) {
       return absl::InvalidArgumentError(absl::StrCat("unsupported dtype ", OneLine(dtype_str),
-                                                     " for tensor ", name, " in ", path_));
+                                                     " for tensor ", NameForError(name), " in ", path_));
     }
 
     auto shape_it = entry.find("shape");
     if (shape_it == entry.end()) return bad("missing shape");
     if (!shape_it->is_array()) return bad("shape is not an array: ", Excerpt(*shape_it));
+    if (shape_it->size() > kMaxRank) {
+      return bad("shape has ", shape_it->size(), " dimensions, more than the limit of ", kMaxRank);
+    }
     std::vector<int64_t> shape;
     int64_t numel = 1;
     for (const json& dim : *shape_it) {
@@ -227,8 +251,8 @@ absl::Status SafetensorsFile::ParseHeader() {
   for (size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i].begin < ranges[i - 1].end) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path_, ": tensor ", *ranges[i].name, " bytes [", ranges[i].begin, ", ",
-                       ranges[i].end, ") overlap tensor ", *ranges[i - 1].name, " bytes [",
+          absl::StrCat(path_, ": tensor ", NameForError(*ranges[i].name), " bytes [", ranges[i].begin, ", ",
+                       ranges[i].end, ") overlap tensor ", NameForError(*ranges[i - 1].name), " bytes [",
                        ranges[i - 1].begin, ", ", ranges[i - 1].end, ")"));
     }
   }

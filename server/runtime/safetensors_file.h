@@ -18,6 +18,14 @@ class SafetensorsFile {
  public:
   // Headers beyond this are corrupt or hostile; real checkpoints use a few MB.
   static constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+  // Tensors in one file. Real shards hold hundreds to a few thousand (a
+  // whole Llama 3.1 405B is 1138 tensors; DeepSeek-V3, 91k over 163 shards).
+  static constexpr size_t kMaxTensors = size_t{1} << 18;
+  // Dimensions of one tensor: real weights have 1 to 5.
+  static constexpr size_t kMaxRank = 16;
+  // The format nests three levels (header, entry, shape); a little room for
+  // unknown fields, which the reference implementation ignores.
+  static constexpr int kMaxHeaderDepth = 8;
 
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
   ~SafetensorsFile();

@@ -4,6 +4,8 @@
 #include <bit>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -39,8 +41,13 @@ class TempFile {
 }  // namespace
 
 int64_t TensorToWrite::numel() const {
+  // Saturates instead of overflowing: callers size plans from it, and a
+  // count of INT64_MAX is refused as too large wherever it is compared.
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (d < 0) return -1;
+    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();
+  }
   return n;
 }
 
@@ -80,7 +87,12 @@ absl::StatusOr<uint64_t> WriteSafetensors(const std::string& path, std::vector<T
     for (int64_t d : t.shape) {
       if (d < 0) return bad("negative dimension ", d);
     }
-    const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * DTypeSize(t.dtype);
+    uint64_t nbytes = 0, end = 0;
+    if (t.numel() == std::numeric_limits<int64_t>::max() ||
+        __builtin_mul_overflow(static_cast<uint64_t>(t.numel()), DTypeSize(t.dtype), &nbytes) ||
+        __builtin_add_overflow(offset, nbytes, &end)) {
+      return bad("shape overflows the file's byte count");
+    }
     header[t.name] = {{"dtype", DTypeName(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
     max_numel = std::max(max_numel, t.numel());
@@ -99,8 +111,16 @@ absl::StatusOr<uint64_t> WriteSafetensors(const std::string& path, std::vector<T
   unsigned char len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(header_len >> (8 * i));
   bool ok = write(len_bytes, 8) && write(text.data(), text.size());
-  std::vector<float> values(static_cast<size_t>(max_numel));
+  // One tensor's values at a time; a tensor larger than memory is refused
+  // here rather than ending the process.
+  std::vector<float> values;
   std::vector<uint16_t> halves;
+  try {
+    values.resize(static_cast<size_t>(max_numel));
+  } catch (const std::exception&) {  // bad_alloc, or length_error past max_size
+    return absl::ResourceExhaustedError(
+        absl::StrCat(path, ": cannot allocate ", max_numel, " fp32 values for the largest tensor"));
+  }
   for (const TensorToWrite& t : tensors) {
     if (!ok) break;
     const size_t n = static_cast<size_t>(t.numel());
@@ -108,7 +128,11 @@ absl::StatusOr<uint64_t> WriteSafetensors(const std::string& path, std::vector<T
     if (t.dtype == DType::kF32) {
       ok = write(values.data(), n * sizeof(float));
     } else {
-      halves.resize(n);
+      try {
+        halves.resize(n);
+      } catch (const std::exception&) {
+        return absl::ResourceExhaustedError(absl::StrCat(path, ": cannot allocate ", n, " bf16 values for ", t.name));
+      }
       for (size_t i = 0; i < n; ++i) halves[i] = FloatToBF16Bits(values[i]);
       ok = write(halves.data(), n * sizeof(uint16_t));
     }

@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/cli/model_copy.h"
 #include "tests/cli/run_command.h"
 #include "tests/common/test_paths.h"
 
@@ -15,35 +16,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
+using testing::CopyModel;
+using testing::ExpectCleanFailure;
 using testing::RunCommand;
 using testing::ShellQuote;
 
 std::string Kaon() { return testing::BinDir() + "/kaon"; }
 
 Json ReadJson(const std::string& path) { return Json::parse(std::ifstream(path)); }
-
-// A scratch copy of a model directory, optionally edited by `edit`.
-std::string CopyModel(const std::string& src, const std::function<void(const fs::path&)>& edit = nullptr) {
-  static int counter = 0;
-  const fs::path dir = fs::path(::testing::TempDir()) /
-                       ("kaon_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  for (const auto& e : fs::directory_iterator(src)) {
-    fs::copy_file(e.path(), dir / e.path().filename());
-    fs::permissions(dir / e.path().filename(), fs::perms::owner_write, fs::perm_options::add);
-  }
-  if (edit) edit(dir);
-  return dir.string();
-}
-
-void ExpectCleanFailure(const testing::CommandResult& r, const std::vector<std::string>& fragments) {
-  EXPECT_TRUE(r.exited) << "crashed: " << r.err;
-  EXPECT_NE(r.exit_code, 0);
-  for (const std::string& f : fragments) EXPECT_NE(r.err.find(f), std::string::npos) << "\"" << f << "\" not in: " << r.err;
-  // One line: the message and its newline.
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-}
 
 TEST(KaonGenerate, GoldensFromPromptText) {
   const Json golden = ReadJson(testing::BundledModelDir() + "/golden.json");

@@ -3,11 +3,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "models/registry.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/engine_setup.h"
 #include "server/engine/offline_engine.h"
 #include "server/runtime/rope_frequencies.h"
 #include "tests/common/test_paths.h"
@@ -148,6 +151,187 @@ TEST(ModelConfigRefusal, WeightsThatDoNotMatchTheConfig) {
   // Biases in the checkpoint that the config does not enable are refused, not dropped.
   ExpectError(EditedModel(Tiny("tiny-qwen2"), [](Json& j) { j["architectures"] = {"LlamaForCausalLM"}; }),
               {"q_proj.bias"});
+}
+
+// A config of the largest real shapes: every range check admits it.
+Json Llama405B() {
+  return Json::parse(R"({
+    "architectures": ["LlamaForCausalLM"], "vocab_size": 128256, "hidden_size": 16384,
+    "intermediate_size": 53248, "num_hidden_layers": 126, "num_attention_heads": 128,
+    "num_key_value_heads": 8, "max_position_embeddings": 131072, "bos_token_id": 128000,
+    "eos_token_id": [128001, 128008, 128009], "rope_theta": 500000.0,
+    "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 8192}})");
+}
+
+std::string ParseError(const Json& j) {
+  auto c = ParseCommonConfig(j, "config.json");
+  return c.ok() ? "" : std::string(c.status().message());
+}
+
+TEST(ModelConfigLimits, RealModelsPass) {
+  EXPECT_EQ(ParseError(Llama405B()), "");
+  Json qwen = Llama405B();
+  qwen["vocab_size"] = 152064;
+  EXPECT_EQ(ParseError(qwen), "");
+  Json scout = Llama405B();  // Llama 4 Scout's 10M context
+  scout["max_position_embeddings"] = 10485760;
+  EXPECT_EQ(ParseError(scout), "");
+}
+
+TEST(ModelConfigLimits, EverySizeAtItsBoundPassesAndAboveIsRefused) {
+  using L = ConfigLimits;
+  struct Case {
+    const char* field;
+    int64_t bound;
+  };
+  for (const Case& c : {Case{"vocab_size", L::kMaxVocabSize}, Case{"hidden_size", L::kMaxHiddenSize},
+                        Case{"intermediate_size", L::kMaxIntermediateSize}, Case{"num_hidden_layers", L::kMaxLayers},
+                        Case{"max_position_embeddings", L::kMaxPositionEmbeddings}}) {
+    SCOPED_TRACE(c.field);
+    Json j = Llama405B();
+    j["head_dim"] = 128;  // hidden_size no longer derives it
+    j[c.field] = c.bound;
+    EXPECT_EQ(ParseError(j), "");
+    j[c.field] = c.bound + 1;
+    EXPECT_EQ(ParseError(j), absl::StrCat("config.json: field \"", c.field, "\" must be at most ", c.bound, ", got ",
+                                          c.bound + 1));
+  }
+  Json j = Llama405B();
+  j["hidden_size"] = 10000000000000;
+  EXPECT_EQ(ParseError(j), "config.json: field \"hidden_size\" must be at most 1048576, got 10000000000000");
+  j = Llama405B();
+  j["vocab_size"] = 1e30;  // an integer-valued float out of int64's range
+  EXPECT_NE(ParseError(j).find("\"vocab_size\" is too large"), std::string::npos) << ParseError(j);
+  j["vocab_size"] = Json(uint64_t{18446744073709551615u});
+  EXPECT_NE(ParseError(j).find("\"vocab_size\" is too large"), std::string::npos) << ParseError(j);
+}
+
+TEST(ModelConfigLimits, HeadsAndHeadDim) {
+  Json j = Llama405B();
+  j["num_attention_heads"] = ConfigLimits::kMaxHeads;
+  j["num_key_value_heads"] = ConfigLimits::kMaxHeads;
+  j["head_dim"] = 64;  // 2^14 x 64 = 2^20, the q projection's bound
+  EXPECT_EQ(ParseError(j), "");
+  j["num_attention_heads"] = ConfigLimits::kMaxHeads + 2;
+  EXPECT_NE(ParseError(j).find("\"num_attention_heads\" must be at most 16384"), std::string::npos);
+  j = Llama405B();
+  j["head_dim"] = ConfigLimits::kMaxHeadDim;
+  j["num_attention_heads"] = 128;  // 128 x 8192 = 2^20
+  EXPECT_EQ(ParseError(j), "");
+  j["head_dim"] = ConfigLimits::kMaxHeadDim + 2;
+  EXPECT_NE(ParseError(j).find("\"head_dim\" must be at most 8192"), std::string::npos) << ParseError(j);
+  j["head_dim"] = ConfigLimits::kMaxHeadDim;
+  j["num_attention_heads"] = 256;
+  j["num_key_value_heads"] = 8;
+  EXPECT_NE(ParseError(j).find("\"head_dim\" times num_attention_heads"), std::string::npos) << ParseError(j);
+}
+
+TEST(ModelConfigLimits, RopeTokenIdsAndFloats) {
+  Json j = Llama405B();
+  j["rope_scaling"]["original_max_position_embeddings"] = 1e30;
+  EXPECT_NE(ParseError(j).find("\"rope_scaling.original_max_position_embeddings\" must be between 1 and 268435456"),
+            std::string::npos)
+      << ParseError(j);
+  j["rope_scaling"]["original_max_position_embeddings"] = ConfigLimits::kMaxPositionEmbeddings;
+  EXPECT_EQ(ParseError(j), "");
+  j = Llama405B();
+  j["bos_token_id"] = 2147483647;
+  EXPECT_NE(ParseError(j).find("\"bos_token_id\" 2147483647 is outside the vocabulary"), std::string::npos);
+  j["bos_token_id"] = -1;
+  EXPECT_NE(ParseError(j).find("\"bos_token_id\""), std::string::npos);
+  j = Llama405B();
+  j["eos_token_id"] = Json::array();
+  for (int i = 0; i <= 1024; ++i) j["eos_token_id"].push_back(i);
+  EXPECT_NE(ParseError(j).find("\"eos_token_id\" lists 1025 ids, more than 1024"), std::string::npos);
+  j = Llama405B();
+  j["rope_theta"] = std::numeric_limits<double>::infinity();
+  EXPECT_NE(ParseError(j).find("\"rope_theta\""), std::string::npos);
+}
+
+// The config's claim about the checkpoint is checked the other way too:
+// tensors the model does not read are refused, as llama.cpp's converter does.
+TEST(ModelConfigRefusal, TensorsTheConfigDoesNotUse) {
+  ExpectError(EditedModel(kLlama, [](Json& j) { j["num_hidden_layers"] = 4; }),
+              {"model.safetensors: tensor \"model.layers.4.", "is not used by LlamaForCausalLM with num_hidden_layers 4",
+               "more unused tensors", "is config.json from another model?"});
+  // The Qwen3 fixture read as Llama leaves its q/k norms unread.
+  ExpectError(EditedModel(Tiny("tiny-qwen3"), [](Json& j) { j["architectures"] = {"LlamaForCausalLM"}; }),
+              {"model.safetensors: tensor \"model.layers.0.self_attn.k_norm.weight\" is not used by LlamaForCausalLM ("});
+}
+
+// Start-up compares what the CPU backend will allocate with the host's
+// memory before allocating any of it; a test fakes the host.
+HostMemorySource FakeHost(int64_t bytes) {
+  return [bytes]() -> absl::StatusOr<HostMemory> { return HostMemory{bytes, "a fake machine"}; };
+}
+
+constexpr int64_t kMiB = int64_t{1} << 20;
+
+TEST(ModelMemory, RefusedOnASmallMachineLoadsOnALargeOne) {
+  EngineOptions o;
+  o.host_memory = FakeHost(kMiB);
+  auto parts = LoadEngineParts(kLlama, o);
+  ASSERT_FALSE(parts.ok());
+  EXPECT_EQ(parts.status().code(), absl::StatusCode::kResourceExhausted);
+  const std::string msg(parts.status().message());
+  for (const char* f : {"the model needs", "for weights (fp32; config.json: hidden_size 64, intermediate_size 172, "
+                        "num_hidden_layers 5, vocab_size 512)", "for KV cache (", "but only 1.00 MiB are available (a fake machine)"}) {
+    EXPECT_NE(msg.find(f), std::string::npos) << f << " not in: " << msg;
+  }
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+  o.host_memory = FakeHost(1024 * kMiB);
+  EXPECT_TRUE(LoadEngineParts(kLlama, o).ok());
+  // --load-format dummy also holds the generated checkpoint while loading.
+  o.host_memory = FakeHost(kMiB);
+  o.dummy_weights = true;
+  parts = LoadEngineParts(kLlama, o);
+  ASSERT_FALSE(parts.ok());
+  EXPECT_NE(parts.status().message().find("for generated weights (--load-format dummy"), std::string::npos)
+      << parts.status();
+}
+
+TEST(ModelMemory, AHugeContextIsRefusedBeforeTheKvCacheIsAllocated) {
+  // The default cache holds at least one full context: 2^28 tokens of
+  // stories260k's 1280 bytes per token (fp32 K and V) is 320 GiB.
+  const std::string dir = EditedModel(kLlama, [](Json& j) { j["max_position_embeddings"] = ConfigLimits::kMaxPositionEmbeddings; });
+  EngineOptions o;
+  o.host_memory = FakeHost(64 * 1024 * kMiB);
+  auto parts = LoadEngineParts(dir, o);
+  ASSERT_FALSE(parts.ok());
+  EXPECT_NE(parts.status().message().find("320 GiB for KV cache (16777216 blocks of 16 tokens, room for a context of "
+                                          "config.json's max_position_embeddings 268435456)"),
+            std::string::npos)
+      << parts.status();
+  EXPECT_NE(parts.status().message().find("lower --max-model-len"), std::string::npos);
+  o.max_model_len = 4096;
+  EXPECT_TRUE(LoadEngineParts(dir, o).ok());
+}
+
+TEST(ModelMemory, AbsurdFlagsCannotOverflowTheEstimate) {
+  EngineOptions o;
+  o.host_memory = FakeHost(1024 * kMiB);
+  o.max_num_seqs = int64_t{1} << 62;
+  o.max_num_batched_tokens = int64_t{1} << 62;
+  auto parts = LoadEngineParts(kLlama, o);
+  ASSERT_FALSE(parts.ok());
+  EXPECT_EQ(parts.status().code(), absl::StatusCode::kResourceExhausted) << parts.status();
+  EXPECT_NE(parts.status().message().find("more than 8 EiB"), std::string::npos) << parts.status();
+  o = EngineOptions{};
+  o.num_kv_blocks = int64_t{1} << 31;
+  parts = LoadEngineParts(kLlama, o);
+  ASSERT_FALSE(parts.ok());
+  EXPECT_NE(parts.status().message().find("--num-kv-blocks must be at most 2147483647"), std::string::npos);
+  o.num_kv_blocks = int64_t{1} << 30;  // allowed, but 10 TiB of KV cache
+  o.host_memory = FakeHost(1024 * kMiB);
+  parts = LoadEngineParts(kLlama, o);
+  ASSERT_FALSE(parts.ok());
+  EXPECT_NE(parts.status().message().find("--num-kv-blocks 1073741824"), std::string::npos) << parts.status();
+  o = EngineOptions{};
+  o.num_threads = 100000;
+  parts = LoadEngineParts(kLlama, o);
+  ASSERT_FALSE(parts.ok());
+  EXPECT_NE(parts.status().message().find("--threads must be at most"), std::string::npos);
 }
 
 TEST(ModelConfigRefusal, EngineFlags) {

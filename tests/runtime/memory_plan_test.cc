@@ -1,8 +1,12 @@
 // Start-up memory planning and step-metadata packing: the host-side logic a
 // device backend relies on, tested without a device.
+#include <filesystem>
+#include <fstream>
+#include <limits>
 #include <numeric>
 
 #include "gtest/gtest.h"
+#include "tests/common/temp_dir.h"
 #include "server/runtime/memory_plan.h"
 #include "server/runtime/step_metadata.h"
 
@@ -93,6 +97,121 @@ TEST(MemoryPlan, ErrorsNameTheFlags) {
   p = PlanKvCache(in);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().message().find("--max-model-len 32768"), std::string::npos) << p.status();
+}
+
+TEST(MemoryPlan, SaturatesInsteadOfOverflowing) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(SatMul(int64_t{1} << 40, int64_t{1} << 30), kMax);
+  EXPECT_EQ(SatMul(3, 4), 12);
+  EXPECT_EQ(SatAdd(kMax - 1, 2), kMax);
+  EXPECT_EQ(SatAdd(kMax, 0), kMax);
+  // Every config field at its bound: per-block KV bytes saturate, a full
+  // context of them too, and the plan refuses instead of wrapping negative.
+  ModelConfig c;
+  c.num_layers = ConfigLimits::kMaxLayers;
+  c.num_heads = c.num_kv_heads = ConfigLimits::kMaxHeads;
+  c.head_dim = ConfigLimits::kMaxHeadDim;
+  c.hidden_size = ConfigLimits::kMaxHiddenSize;
+  c.intermediate_size = ConfigLimits::kMaxIntermediateSize;
+  c.vocab_size = ConfigLimits::kMaxVocabSize;
+  const int64_t per_block = KvBytesPerBlock(c, 1024, 4);
+  EXPECT_GT(per_block, 0);
+  EXPECT_EQ(SatMul(per_block, ConfigLimits::kMaxPositionEmbeddings), kMax);
+  EXPECT_EQ(ActivationBytes(c, kMax / 2, kMax / 2, 4), kMax);
+  MemoryPlanInput in;
+  in.total_bytes = 141 * kGiB;
+  in.weight_bytes = kMax;
+  in.activation_bytes = kMax;
+  in.reserved_bytes = kGiB;
+  in.bytes_per_block = per_block;
+  in.max_model_len = ConfigLimits::kMaxPositionEmbeddings;
+  auto plan = PlanKvCache(in);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kResourceExhausted) << plan.status();
+}
+
+TEST(MemoryPlan, FormatsBytes) {
+  EXPECT_EQ(FormatBytes(512), "512 B");
+  EXPECT_EQ(FormatBytes(1536), "1.50 KiB");
+  EXPECT_EQ(FormatBytes(20 * kGiB), "20.0 GiB");
+  EXPECT_EQ(FormatBytes(int64_t{1} << 40), "1.00 TiB");
+  EXPECT_EQ(FormatBytes(std::numeric_limits<int64_t>::max()), "more than 8 EiB");
+}
+
+// A fake /proc and /sys/fs/cgroup: ReadHostMemory takes the tightest of
+// MemAvailable and every memory limit from the process's cgroup up.
+class HostMemoryFiles : public ::testing::Test {
+ protected:
+  void Put(const std::string& rel, const std::string& content) {
+    const std::filesystem::path p = dir_.path() / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << content;
+  }
+  std::string Proc() const { return (dir_.path() / "proc").string(); }
+  std::string Cgroup() const { return (dir_.path() / "cgroup").string(); }
+  testing::TempDir dir_;
+};
+
+TEST_F(HostMemoryFiles, MemAvailableWithoutALimit) {
+  Put("proc/meminfo", "MemTotal:       32000000 kB\nMemFree:  100 kB\nMemAvailable:   20971520 kB\n");
+  Put("proc/self/cgroup", "0::/user.slice/kaon.scope\n");
+  Put("cgroup/user.slice/kaon.scope/memory.max", "max\n");
+  auto m = ReadHostMemory(Proc(), Cgroup());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->available_bytes, 20 * kGiB);
+  EXPECT_EQ(m->source, "MemAvailable");
+}
+
+TEST_F(HostMemoryFiles, TightestCgroupV2LimitOfTheAncestors) {
+  Put("proc/meminfo", "MemAvailable:   20971520 kB\n");
+  Put("proc/self/cgroup", "0::/a/b\n");
+  Put("cgroup/a/b/memory.max", "max\n");
+  Put("cgroup/a/memory.max", std::to_string(4 * kGiB) + "\n");
+  Put("cgroup/memory.max", std::to_string(8 * kGiB) + "\n");
+  auto m = ReadHostMemory(Proc(), Cgroup());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->available_bytes, 4 * kGiB);
+  EXPECT_NE(m->source.find("cgroup/a/memory.max"), std::string::npos) << m->source;
+  // A limit above MemAvailable does not count.
+  Put("cgroup/a/memory.max", std::to_string(64 * kGiB) + "\n");
+  Put("cgroup/memory.max", "max\n");
+  m = ReadHostMemory(Proc(), Cgroup());
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->available_bytes, 20 * kGiB);
+  EXPECT_EQ(m->source, "MemAvailable");
+}
+
+TEST_F(HostMemoryFiles, CgroupV1LimitAndItsNoLimitValue) {
+  Put("proc/meminfo", "MemAvailable:   20971520 kB\n");
+  Put("proc/self/cgroup", "5:cpu,cpuacct:/x\n4:memory:/x/y\n0::/\n");
+  Put("cgroup/memory/x/y/memory.limit_in_bytes", "9223372036854771712\n");  // v1's "no limit"
+  Put("cgroup/memory/x/memory.limit_in_bytes", std::to_string(2 * kGiB) + "\n");
+  auto m = ReadHostMemory(Proc(), Cgroup());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->available_bytes, 2 * kGiB);
+  EXPECT_NE(m->source.find("memory.limit_in_bytes"), std::string::npos) << m->source;
+}
+
+TEST_F(HostMemoryFiles, NothingReadableRefusesNothing) {
+  auto m = ReadHostMemory(Proc(), Cgroup());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->available_bytes, std::numeric_limits<int64_t>::max());
+}
+
+TEST(HostMemoryCheck, OneLineNamingEveryPartAndTheSource) {
+  HostMemoryNeed need;
+  need.parts.push_back({"weights", int64_t{3} << 40, "fp32; config.json: hidden_size 16384"});
+  need.parts.push_back({"KV cache", 3 * kGiB, "2 blocks"});
+  const HostMemory host{20 * kGiB, "MemAvailable"};
+  const absl::Status s = CheckHostMemory(need, host, "/m", "lower --max-model-len");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(),
+            "/m: the model needs 3.00 TiB for weights (fp32; config.json: hidden_size 16384) and 3.00 GiB for KV "
+            "cache (2 blocks) (3.00 TiB in all) but only 20.0 GiB are available (MemAvailable); lower --max-model-len");
+  // Exactly what is available fits.
+  const HostMemory exact{(int64_t{3} << 40) + 3 * kGiB, "MemAvailable"};
+  EXPECT_TRUE(CheckHostMemory(need, exact, "/m", "").ok());
 }
 
 TEST(StepMetadata, PacksIntoAlignedSectionsAndViewsBack) {

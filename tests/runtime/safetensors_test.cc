@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "server/runtime/safetensors_file.h"
 #include "tests/common/test_paths.h"
 
 namespace kaon {
@@ -566,6 +567,86 @@ TEST_F(SafetensorsFiles, MissingOrCorruptShard) {
   Write("bad.safetensors", "{\"a\": " + Tensor("\"F32\"", "[3]") + "}", std::string(8, '\0'));
   WriteRaw("model.safetensors.index.json", R"({"weight_map": {"a": "bad.safetensors"}})");
   ExpectError(WeightStore::Open(dir_).status(), {Path("bad.safetensors"), "tensor a"});
+}
+
+// Header sizes that would make the loader allocate without bound are refused
+// before anything is built from them; the bound itself still opens.
+TEST_F(SafetensorsFiles, DeepNestingIsRefusedWithoutRecursing) {
+  std::string path;
+  std::string deep = "{\"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8], \"x\": ";
+  deep += std::string(100000, '[') + std::string(100000, ']') + "}}";
+  ExpectError(OpenSingle(deep, std::string(8, '\0'), &path), {path, "deeper than 8"});
+  // Unknown fields nested within the limit are ignored, as the reference
+  // implementation does.
+  const std::string ok = "{\"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8], \"x\": [[[[[1]]]]]}}";
+  EXPECT_TRUE(OpenSingle(ok, std::string(8, '\0')).ok());
+}
+
+TEST_F(SafetensorsFiles, ShapeRankLimit) {
+  std::string path;
+  auto shape_of_rank = [](size_t rank) {
+    std::string s = "[2";
+    for (size_t i = 1; i < rank; ++i) s += ", 1";
+    return s + "]";
+  };
+  EXPECT_TRUE(OpenSingle("{\"w\": " + Tensor("\"F32\"", shape_of_rank(SafetensorsFile::kMaxRank)) + "}",
+                         std::string(8, '\0'))
+                  .ok());
+  ExpectError(OpenSingle("{\"w\": " + Tensor("\"F32\"", shape_of_rank(SafetensorsFile::kMaxRank + 1)) + "}",
+                         std::string(8, '\0'), &path),
+              {path, "tensor w", "17 dimensions", "limit of 16"});
+}
+
+TEST_F(SafetensorsFiles, TensorCountLimit) {
+  auto header_with = [](size_t n) {
+    std::string h = "{\"__metadata__\": {\"format\": \"pt\"}";
+    for (size_t i = 0; i < n; ++i) {
+      h += ", \"t" + std::to_string(i) + "\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [0, 0]}";
+    }
+    return h + "}";
+  };
+  EXPECT_TRUE(OpenSingle(header_with(SafetensorsFile::kMaxTensors), "").ok());
+  std::string path;
+  ExpectError(OpenSingle(header_with(SafetensorsFile::kMaxTensors + 1), "", &path),
+              {path, "262145 tensors", "limit of 262144"});
+}
+
+TEST_F(SafetensorsFiles, RunawayElementCountStopsTheParse) {
+  // A header of a few bytes per value would otherwise build a DOM many times
+  // its size; the parse stops at the element limit.
+  std::string h = "{\"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8], \"x\": [0";
+  h.reserve(20 << 20);
+  for (size_t i = 0; i < SafetensorsFile::kMaxTensors * 32; ++i) h += ",0";
+  h += "]}}";
+  std::string path;
+  ExpectError(OpenSingle(h, std::string(8, '\0'), &path), {path, "more than", "values"});
+}
+
+TEST_F(SafetensorsFiles, IndexTensorCountLimit) {
+  Write("s.safetensors", "{\"a\": " + Tensor() + "}", std::string(8, '\0'));
+  std::string index = "{\"weight_map\": {\"a\": \"s.safetensors\"";
+  for (size_t i = 0; i < WeightStore::kMaxIndexTensors; ++i) index += ",\"t" + std::to_string(i) + "\":\"s.safetensors\"";
+  index += "}}";
+  WriteRaw("model.safetensors.index.json", index);
+  ExpectError(WeightStore::Open(dir_).status(),
+              {Path("model.safetensors.index.json"), "1048577 tensors", "limit of 1048576"});
+}
+
+TEST_F(SafetensorsFiles, UnreadTensorsAreWhatNoGetReturned) {
+  Write("model.safetensors",
+        "{\"a\": " + Tensor() + ", \"b\": " + Tensor("\"F32\"", "[1]", "[8, 12]") + ", \"c\": " +
+            Tensor("\"F32\"", "[0]", "[12, 12]") + "}",
+        std::string(12, '\0'));
+  auto store = WeightStore::Open(dir_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_EQ((*store)->UnreadTensors().size(), 3u);
+  EXPECT_TRUE((*store)->Has("b"));  // not a read
+  ASSERT_TRUE((*store)->Get("a").ok());
+  ASSERT_FALSE((*store)->Get("b", {7}).ok());  // the shape check reads it even when it fails
+  const std::vector<WeightStore::Unread> unread = (*store)->UnreadTensors();
+  ASSERT_EQ(unread.size(), 1u);
+  EXPECT_EQ(unread[0].name, "c");
+  EXPECT_EQ(unread[0].file, Path("model.safetensors"));
 }
 
 TEST(WeightStoreFromMemory, ServesOwnedTensorsAndChecksSizes) {
