@@ -19,11 +19,14 @@
 #include "bench/kaon_bench/http_client.h"
 #include "bench/kaon_bench/metrics.h"
 #include "bench/kaon_bench/report.h"
+#include "bench/kaon_bench/run_checks.h"
 #include "bench/kaon_bench/runner.h"
 #include "bench/kaon_bench/svg.h"
 #include "bench/kaon_bench/sweep.h"
 #include "bench/kaon_bench/token_counter.h"
 #include "nlohmann/json.hpp"
+#include "server/cli/flag_errors.h"
+#include "server/cli/flag_options.h"
 
 namespace kaon::bench {
 namespace {
@@ -81,7 +84,7 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Server URL, e.g. http://127.0.0.1:8000; for kaon-grpc grpc://127.0.0.1:50051 or 127.0.0.1:50051 "
                  "(default: from --host/--port)");
   app.add_option("--host", f.host, "Server host when --base-url is not given")->capture_default_str();
-  app.add_option("--port", f.port, "Server port when --base-url is not given")->capture_default_str();
+  AddIntegerOption(&app, "--port", f.port, "Server port when --base-url is not given", 1, 65535)->capture_default_str();
   app.add_option("--endpoint", f.endpoint,
                  "Request path (default: /v1/completions or /v1/chat/completions; not used by kaon-grpc)");
   app.add_option("--model", f.model, "Model name to send (default: the first of GET /v1/models, or of ListModels)");
@@ -92,46 +95,56 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "Bearer token, as Authorization header or kaon-grpc `authorization` metadata (default: $OPENAI_API_KEY)");
   app.add_option("--dataset-name", f.data.name, "random | sharegpt | prefix-repetition | custom")->capture_default_str();
   app.add_option("--dataset-path", f.data.path, "ShareGPT JSON file, or the custom prompts file (JSON lines or text)");
-  app.add_option("--num-prompts", f.data.num_prompts, "Requests to send")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--random-input-len", f.data.random_input_len, "Prompt tokens (random)")->capture_default_str();
-  app.add_option("--random-output-len", f.data.random_output_len, "max_tokens (random)")->capture_default_str();
-  app.add_option("--random-range-ratio", f.data.random_range_ratio,
-                 "Lengths uniform in [L(1-r), L(1+r)], r in [0, 1)")->capture_default_str();
-  app.add_option("--sharegpt-output-len", f.data.sharegpt_output_len, "Fixed max_tokens instead of the second turn's length");
-  app.add_option("--prefix-repetition-prefix-len", f.data.prefix_len, "Shared prefix tokens")->capture_default_str();
-  app.add_option("--prefix-repetition-suffix-len", f.data.suffix_len, "Unique suffix tokens")->capture_default_str();
-  app.add_option("--prefix-repetition-num-prefixes", f.data.num_prefixes, "Distinct prefixes")->capture_default_str();
-  app.add_option("--prefix-repetition-output-len", f.data.prefix_output_len, "max_tokens")->capture_default_str();
-  app.add_option("--custom-output-len", f.data.custom_output_len, "max_tokens for custom prompts without output_len")
+  AddSizeOption(&app, "--num-prompts", f.data.num_prompts, "Requests to send", 1)->capture_default_str();
+  AddSizeOption(&app, "--random-input-len", f.data.random_input_len, "Prompt tokens (random)")->capture_default_str();
+  AddSizeOption(&app, "--random-output-len", f.data.random_output_len, "max_tokens (random)", 1)->capture_default_str();
+  AddNumberOption(&app, "--random-range-ratio", f.data.random_range_ratio,
+                  "Lengths uniform in [L(1-r), L(1+r)], r in [0, 1)", NumberRange{0, 1, false, true})
+      ->capture_default_str();
+  AddSizeOption(&app, "--sharegpt-output-len", f.data.sharegpt_output_len,
+                "Fixed max_tokens instead of the second turn's length", 1);
+  AddSizeOption(&app, "--prefix-repetition-prefix-len", f.data.prefix_len, "Shared prefix tokens")->capture_default_str();
+  AddSizeOption(&app, "--prefix-repetition-suffix-len", f.data.suffix_len, "Unique suffix tokens")->capture_default_str();
+  AddSizeOption(&app, "--prefix-repetition-num-prefixes", f.data.num_prefixes, "Distinct prefixes", 1)
+      ->capture_default_str();
+  AddSizeOption(&app, "--prefix-repetition-output-len", f.data.prefix_output_len, "max_tokens", 1)->capture_default_str();
+  AddSizeOption(&app, "--custom-output-len", f.data.custom_output_len, "max_tokens for custom prompts without output_len",
+                1)
       ->capture_default_str();
   app.add_option("--request-rate", f.request_rate, "Requests per second, or inf (all at once)")->capture_default_str();
-  app.add_option("--burstiness", f.burstiness, "Gamma shape of the arrival gaps (1: Poisson)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--max-concurrency", f.max_concurrency, "Requests in flight at most (0: unlimited)")->capture_default_str();
+  AddNumberOption(&app, "--burstiness", f.burstiness, "Gamma shape of the arrival gaps (1: Poisson)", Above(0))
+      ->capture_default_str();
+  AddSizeOption(&app, "--max-concurrency", f.max_concurrency, "Requests in flight at most (0: unlimited)")
+      ->capture_default_str();
   app.add_flag("--ignore-eos", f.ignore_eos, "Ask the server to generate max_tokens regardless of EOS");
-  app.add_option("--temperature", f.temperature, "Sampling temperature sent with each request")->capture_default_str();
+  AddNumberOption(&app, "--temperature", f.temperature, "Sampling temperature sent with each request", AtLeast(0))
+      ->capture_default_str();
   app.add_option("--seed", f.data.seed, "Seed for the dataset and the arrival times")->capture_default_str();
-  app.add_option("--num-warmups", f.num_warmups, "Requests sent (and not measured) before the run")->capture_default_str();
+  AddSizeOption(&app, "--num-warmups", f.num_warmups, "Requests sent (and not measured) before the run")
+      ->capture_default_str();
   app.add_option("--percentile-metrics", f.percentile_metrics, "Metrics to show: ttft,tpot,itl,e2el")->capture_default_str();
   app.add_option("--metric-percentiles,--percentiles", f.percentiles, "Percentiles to report, e.g. 50,90,99")
       ->capture_default_str();
   app.add_option("--goodput", f.goodput, "SLOs for goodput: ttft:MS tpot:MS e2el:MS");
-  app.add_option("--gpu-cost-per-hour", f.gpu_cost_per_hour, "USD per GPU-hour; enables the cost report");
-  app.add_option("--num-gpus", f.num_gpus, "GPUs the server uses")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--api-price-input", f.api_price_input,
-                 std::string("API USD per 1M input tokens (default: ") + kDefaultApiPriceSource + ")")
+  AddNumberOption(&app, "--gpu-cost-per-hour", f.gpu_cost_per_hour, "USD per GPU-hour; enables the cost report",
+                  AtLeast(0));
+  AddIntegerOption(&app, "--num-gpus", f.num_gpus, "GPUs the server uses", 1)->capture_default_str();
+  AddNumberOption(&app, "--api-price-input", f.api_price_input,
+                  std::string("API USD per 1M input tokens (default: ") + kDefaultApiPriceSource + ")", AtLeast(0))
       ->capture_default_str();
-  app.add_option("--api-price-output", f.api_price_output, "API USD per 1M output tokens")->capture_default_str();
+  AddNumberOption(&app, "--api-price-output", f.api_price_output, "API USD per 1M output tokens", AtLeast(0))
+      ->capture_default_str();
   app.add_option("--slo", f.slo, "SLO for --sweep-rates: ttft:MS,tpot:MS[,e2el:MS]");
   app.add_option("--sweep-rates", f.sweep_rates,
                  "Request rates to run in turn, e.g. 1,2,4,8; or auto: double from --sweep-start-rate, then bisect");
-  app.add_option("--sweep-start-rate", f.sweep_start_rate, "First rate of --sweep-rates auto")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  AddNumberOption(&app, "--sweep-start-rate", f.sweep_start_rate, "First rate of --sweep-rates auto", Above(0))
+      ->capture_default_str();
   app.add_option("--sweep-plot", f.sweep_plot, "SVG throughput-latency plot of the sweep (default: kaon-bench-sweep.svg)");
   app.add_option("--result-json", f.result_json, "Write all metrics and the configuration as JSON");
   app.add_option("--save-requests", f.save_requests, "Write one JSON line per request");
   app.add_flag("--disable-tqdm,--no-progress", f.disable_progress, "No progress output");
-  app.add_option("--request-timeout", f.request_timeout, "Seconds before a request is abandoned")->capture_default_str();
+  AddNumberOption(&app, "--request-timeout", f.request_timeout, "Seconds before a request is abandoned", Above(0))
+      ->capture_default_str();
 }
 
 std::string Now() {
@@ -289,6 +302,15 @@ int Run(Flags& f) {
   ro.show_progress = !f.disable_progress;
   ro.grpc = grpc_client;
 
+  // As `vllm bench serve`: one request first, so that a wrong URL, model,
+  // key or endpoint stops here with the server's answer instead of failing
+  // every request of the run.
+  std::cerr << "kaon-bench: starting initial single prompt test run...\n";
+  if (const std::optional<std::string> error = RunInitialTest(requests.front(), ro)) {
+    throw std::runtime_error("the initial test request failed: " + *error);
+  }
+  std::cerr << "kaon-bench: initial test run completed, starting the main benchmark run\n";
+
   if (f.num_warmups > 0) {
     const std::vector<SampleRequest> warm = dataset_for(1000003, f.num_warmups);
     RunOptions wo = ro;
@@ -309,11 +331,13 @@ int Run(Flags& f) {
     if (!requests_out) throw std::runtime_error("cannot write --save-requests " + f.save_requests);
   }
 
+  FailureTally tally;
   auto measure = [&](double rate, const std::string& label, uint64_t seed_offset) {
     RunOptions o = ro;
     o.request_rate = rate;
     o.label = label;
     RunResult run = RunBenchmark(dataset_for(seed_offset, f.data.num_prompts), o);
+    tally.Add(run.outputs);
     if (requests_out.is_open()) WriteRequestLines(requests_out, run.outputs, rate);
     int64_t without_usage = 0;
     for (const RequestOutput& r : run.outputs) without_usage += r.success && !r.usage_reported ? 1 : 0;
@@ -384,6 +408,12 @@ int Run(Flags& f) {
     if (!out) throw std::runtime_error("cannot write --result-json " + f.result_json);
     out << result.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   }
+  // The report above still shows what failed; the exit code tells a script
+  // that there is no measurement.
+  if (const std::optional<std::string> why = tally.AllFailed()) {
+    std::cerr << "kaon-bench: " << *why << "\n";
+    return 1;
+  }
   return 0;
 }
 
@@ -392,10 +422,16 @@ int Run(Flags& f) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "kaon-bench: load generator for OpenAI-compatible servers and kaon's gRPC API (flags follow `vllm bench serve`)"};
+      "kaon-bench: load generator for OpenAI-compatible servers and kaon's gRPC API (flags follow `vllm bench serve`)",
+      "kaon-bench"};
   kaon::bench::Flags flags;
   kaon::bench::AddFlags(app, flags);
-  CLI11_PARSE(app, argc, argv);
+  app.footer(kaon::kSizeFormsHelp);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return kaon::ReportParseError(app, e, std::cout, std::cerr);
+  }
   try {
     return kaon::bench::Run(flags);
   } catch (const std::exception& e) {

@@ -2,8 +2,10 @@
 // tests: every streamed request gets an empty chunk at once (which must not
 // count as the first token), its first text chunk after FIRST_MS, then
 // CHUNKS - 1 more every GAP_MS, a usage chunk and [DONE]. Prompts containing
-// "FAIL" get HTTP 500. No /tokenize, so kaon-bench falls back to its estimate.
-// Usage: node fake_openai_server.js FIRST_MS GAP_MS CHUNKS
+// "FAIL" get HTTP 500, and so does every generation request after the first
+// OK_REQUESTS (default: no limit). No /tokenize, so kaon-bench falls back to
+// its estimate.
+// Usage: node fake_openai_server.js FIRST_MS GAP_MS CHUNKS [OK_REQUESTS]
 // Prints "fake: listening on PORT" once ready.
 'use strict';
 const http = require('http');
@@ -11,6 +13,8 @@ const http = require('http');
 const firstMs = Number(process.argv[2] || 200);
 const gapMs = Number(process.argv[3] || 20);
 const chunks = Number(process.argv[4] || 10);
+const okRequests = process.argv[5] === undefined ? Infinity : Number(process.argv[5]);
+let generationRequests = 0;
 const promptTokens = 7;
 
 function send(res, obj) {
@@ -34,7 +38,8 @@ const server = http.createServer((req, res) => {
     const j = JSON.parse(body);
     const chat = req.url === '/v1/chat/completions';
     const prompt = chat ? j.messages[0].content : j.prompt;
-    if (prompt.includes('FAIL')) {
+    generationRequests += 1;
+    if (prompt.includes('FAIL') || generationRequests > okRequests) {
       res.writeHead(500, {'content-type': 'application/json'});
       res.end(JSON.stringify({error: {message: 'programmed failure', type: 'internal_error'}}));
       return;

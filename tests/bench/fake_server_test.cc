@@ -2,8 +2,13 @@
 // chunk after 200 ms, then one every 20 ms, 10 in all): the measured TTFT and
 // TPOT must match the program, HTTP 500s must be counted as failures with
 // their errors, and the cost section must follow from the measured numbers.
+// A failing initial test request stops the run, and a run in which every
+// request failed exits non-zero.
 #include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -52,6 +57,7 @@ TEST_F(KaonBenchFakeServer, MeasuresProgrammedLatenciesFailuresAndCost) {
           " --save-requests " + lines + " --disable-tqdm",
       &out);
   ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("initial test run completed"), std::string::npos) << out;
   const Json r = ReadJson(result);
   ASSERT_TRUE(r.is_object()) << out;
   EXPECT_EQ(r["config"]["model"], "fake-model") << "the model comes from GET /v1/models";
@@ -145,20 +151,76 @@ TEST_F(KaonBenchFakeServer, ChatSweepFindsTheHighestRateMeetingTheSlo) {
   EXPECT_TRUE(ReadJson(result)["best_request_rate"].is_null()) << out;
 }
 
-TEST_F(KaonBenchFakeServer, UnreachableServerFailsEveryRequest) {
+// The lines of `out` that start with `prefix`.
+std::vector<std::string> LinesStartingWith(const std::string& out, const std::string& prefix) {
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) lines.push_back(line);
+  }
+  return lines;
+}
+
+TEST_F(KaonBenchFakeServer, UnreachableServerStopsAtTheInitialTest) {
   server_.Stop();  // the port is now closed
   const std::string result = Tmp("fake_down.json");
+  std::remove(result.c_str());
   std::string out;
   const int rc = testing::RunKaonBench(kaon::testing::BinDir(),
                                        "--base-url " + base_ + " --model m --dataset-name random --random-input-len 4"
                                            " --random-output-len 2 --num-prompts 3 --result-json " + result +
                                            " --disable-tqdm",
                                        &out);
-  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(rc, 1) << out;
+  const std::vector<std::string> errors = LinesStartingWith(out, "kaon-bench: the initial test request failed: ");
+  ASSERT_EQ(errors.size(), 1u) << out;
+  EXPECT_NE(errors[0].find("connect"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Serving Benchmark Result"), std::string::npos) << "no benchmark after a failed test\n" << out;
+  EXPECT_FALSE(std::ifstream(result).good()) << "no result written after a failed test";
+}
+
+TEST_F(KaonBenchFakeServer, FailingInitialTestRequestStopsTheRun) {
+  const std::string prompts = Tmp("fake_fail_prompts.txt");
+  {
+    std::ofstream f(prompts);
+    for (int i = 0; i < 5; ++i) f << "please FAIL\n";
+  }
+  std::string out;
+  const int rc = testing::RunKaonBench(kaon::testing::BinDir(),
+                                       "--base-url " + base_ + " --dataset-name custom --dataset-path " + prompts +
+                                           " --num-prompts 5 --custom-output-len 4 --disable-tqdm",
+                                       &out);
+  EXPECT_EQ(rc, 1) << out;
+  const std::vector<std::string> errors = LinesStartingWith(out, "kaon-bench: the initial test request failed: ");
+  ASSERT_EQ(errors.size(), 1u) << out;
+  EXPECT_NE(errors[0].find("HTTP 500"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("programmed failure"), std::string::npos) << errors[0];
+  EXPECT_EQ(out.find("Serving Benchmark Result"), std::string::npos) << out;
+}
+
+TEST(KaonBenchFailures, EveryRequestFailingExitsNonZero) {
+  // The fake answers one request (the initial test) and fails all others.
+  ChildServer server;
+  const std::string script = kaon::testing::SourceDir() + "/tests/bench/fake_openai_server.js";
+  ASSERT_TRUE(server.Start({"node", script, "10", "5", "3", "1"}, "fake: listening on ", 20)) << server.output();
+  const std::string result = ::testing::TempDir() + "/fake_all_failed.json";
+  std::string out;
+  const int rc = testing::RunKaonBench(kaon::testing::BinDir(),
+                                       "--base-url http://127.0.0.1:" + std::to_string(server.port()) +
+                                           " --dataset-name random --random-input-len 4 --random-output-len 3"
+                                           " --num-prompts 4 --result-json " + result + " --disable-tqdm",
+                                       &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("initial test run completed"), std::string::npos) << out;
+  const std::vector<std::string> why = LinesStartingWith(out, "kaon-bench: every request failed (4 of 4); the first error: ");
+  ASSERT_EQ(why.size(), 1u) << out;
+  EXPECT_NE(why[0].find("HTTP 500"), std::string::npos) << why[0];
+  EXPECT_NE(why[0].find("programmed failure"), std::string::npos) << why[0];
+  // The report is still written: it shows what failed.
   const Json r = ReadJson(result);
+  ASSERT_TRUE(r.is_object()) << out;
   EXPECT_EQ(r["completed"], 0);
-  EXPECT_EQ(r["failed"], 3);
-  EXPECT_NE(r["errors"].begin().key().find("connect"), std::string::npos) << r["errors"].dump();
+  EXPECT_EQ(r["failed"], 4);
 }
 
 }  // namespace
