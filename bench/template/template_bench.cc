@@ -1,5 +1,5 @@
 // Time to render real chat templates for a typical 10-turn conversation with a
-// tools list (goal: well under 1 ms). The Qwen3 case needs tests/node/node_modules
+// tools list (goal: well under 1 ms), and a 200-turn one. The Qwen3 case needs tests/node/node_modules
 // (scripts/install-node-deps.sh) and is skipped without it.
 #include <benchmark/benchmark.h>
 
@@ -12,11 +12,11 @@
 namespace kaon {
 namespace {
 
-ChatTemplateInputs TenTurns() {
+ChatTemplateInputs Turns(int turns) {
   ChatTemplateInputs in;
   in.messages = nlohmann::ordered_json::array();
   in.messages.push_back({{"role", "system"}, {"content", "You are a helpful assistant. Answer concisely."}});
-  for (int i = 0; i < 10; ++i) {
+  for (int i = 0; i < turns; ++i) {
     in.messages.push_back({{"role", "user"},
                            {"content", "Question " + std::to_string(i) +
                                            ": what is the weather like in Paris today, and should I bring an umbrella?"}});
@@ -32,6 +32,8 @@ ChatTemplateInputs TenTurns() {
   in.now_unix_seconds = 1722000000;
   return in;
 }
+
+ChatTemplateInputs TenTurns() { return Turns(10); }
 
 void Run(benchmark::State& state, const std::string& source, ChatTemplateInputs in) {
   auto t = ChatTemplate::Parse(source);
@@ -59,6 +61,23 @@ void BM_Llama31Meta10Turns(benchmark::State& state) {
   Run(state, *src, TenTurns());
 }
 BENCHMARK(BM_Llama31Meta10Turns)->Unit(benchmark::kMicrosecond);
+
+// A long conversation: per-iteration costs (loop, lookups, appends) dominate.
+void BM_Llama31Meta200Turns(benchmark::State& state) {
+  auto src = ReadFileToString(std::string(KAON_SOURCE_DIR) + "/tests/data/templates/llama3_1_meta.jinja");
+  if (!src.ok()) return state.SkipWithError("template missing");
+  Run(state, *src, Turns(200));
+}
+BENCHMARK(BM_Llama31Meta200Turns)->Unit(benchmark::kMicrosecond);
+
+void BM_Llama2Chat10Turns(benchmark::State& state) {
+  auto src = ReadFileToString(std::string(KAON_SOURCE_DIR) + "/tests/data/templates/llama2_chat.jinja");
+  if (!src.ok()) return state.SkipWithError("template missing");
+  ChatTemplateInputs in = TenTurns();
+  in.tools = nullptr;
+  Run(state, *src, in);
+}
+BENCHMARK(BM_Llama2Chat10Turns)->Unit(benchmark::kMicrosecond);
 
 void BM_Qwen3_10Turns(benchmark::State& state) {
   auto cfg = ReadJsonFile(std::string(KAON_SOURCE_DIR) +

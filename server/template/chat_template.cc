@@ -2,6 +2,7 @@
 
 #include "server/common/files.h"
 #include "server/common/status.h"
+#include "server/template/budget.h"
 #include "server/template/interpreter.h"
 #include "server/template/json_io.h"
 #include "server/template/lexer.h"
@@ -103,25 +104,33 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::FromModelDir(
 absl::StatusOr<std::string> ChatTemplate::Render(const ChatTemplateInputs& inputs) const {
   std::optional<std::time_t> now;
   if (inputs.now_unix_seconds) now = static_cast<std::time_t>(*inputs.now_unix_seconds);
-  jinja::Interpreter interp(impl_->limits, now);
+  // The clock starts here: converting the inputs is part of the render.
+  jinja::Budget budget(impl_->limits);
+  jinja::Interpreter interp(budget, now);
   try {
     auto root = std::make_shared<jinja::Scope>();
     // Same precedence as transformers: special tokens, then kwargs, then the named inputs.
     for (const auto& [name, value] : special_tokens_) root->Set(name, jinja::Value(value));
     if (inputs.extra_kwargs.is_object())
-      for (const auto& [k, v] : inputs.extra_kwargs.items()) root->Set(k, jinja::FromJson(v));
-    root->Set("messages", jinja::FromJson(inputs.messages.is_null() ? nlohmann::ordered_json::array()
-                                                                    : inputs.messages));
-    root->Set("tools", jinja::FromJson(inputs.tools));
-    root->Set("documents", jinja::FromJson(inputs.documents));
+      for (const auto& [k, v] : inputs.extra_kwargs.items()) root->Set(k, jinja::FromJson(v, budget));
+    // Converted in place: a copy of the JSON would cost time, and nlohmann copies
+    // deep values recursively.
+    root->Set("messages", inputs.messages.is_null() ? jinja::Value::MakeList({})
+                                                    : jinja::FromJson(inputs.messages, budget));
+    root->Set("tools", jinja::FromJson(inputs.tools, budget));
+    root->Set("documents", jinja::FromJson(inputs.documents, budget));
     root->Set("add_generation_prompt", jinja::Value(inputs.add_generation_prompt));
     return interp.Run(impl_->body, root);
   } catch (const jinja::TemplateError& e) {
-    if (e.from_raise) return absl::InvalidArgumentError(e.message);
-    std::string msg = "chat template: line " + std::to_string(interp.line()) + ": " + e.message;
-    return absl::Status(e.code, msg);
+    if (e.verbatim) return absl::Status(e.code, e.message);
+    // Line 0: the error came from the inputs, before any statement ran.
+    std::string where = interp.line() > 0 ? "line " + std::to_string(interp.line()) + ": " : "";
+    return absl::Status(e.code, "chat template: " + where + e.message);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("chat template: out of memory while rendering");
+  } catch (const std::exception& e) {
+    // A bug in the interpreter must cost one request, not the process.
+    return absl::InternalError(std::string("chat template: internal error while rendering: ") + e.what());
   }
 }
 

@@ -45,8 +45,14 @@ class ChatTemplate {
 
   // Renders as transformers does. raise_exception() -> InvalidArgument with the
   // template's message verbatim; other template errors -> InvalidArgument
-  // "chat template: line N: ..."; sandbox limits -> ResourceExhausted.
-  // Const and safe to call from several threads at once.
+  // "chat template: line N: ..."; sandbox limits (jinja::Limits: the wall-time
+  // budget, the size of every string and list/dict built, loop iterations,
+  // recursion; and values nested too deep, inputs included) -> ResourceExhausted,
+  // "chat template: line N: ..." ("chat template: ..." for the inputs), except the
+  // time budget's "chat template: rendering exceeded the 1000 ms budget
+  // (--max-chat-template-render-ms)"; an interpreter bug -> Internal. No input
+  // crashes it or keeps it running much past the budget. Const and safe to call
+  // from several threads at once.
   absl::StatusOr<std::string> Render(const ChatTemplateInputs& inputs) const;
 
   // Configuration below is not synchronised with Render: set it up before sharing.
@@ -57,6 +63,7 @@ class ChatTemplate {
   void SetSpecialTokensFromConfig(const nlohmann::ordered_json& tokenizer_config);
   const std::map<std::string, std::string>& special_tokens() const { return special_tokens_; }
 
+  // Sandbox limits (server/template/limits.h); the defaults apply until then.
   void SetLimits(const jinja::Limits& limits);
 
   const std::string& source() const { return source_; }

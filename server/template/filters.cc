@@ -13,16 +13,18 @@
 namespace kaon::jinja {
 namespace {
 
-std::string SoftStr(const Value& v) { return v.is_string() ? v.str() : ToStr(v); }
+std::string SoftStr(Interpreter& in, const Value& v) { return v.is_string() ? v.str() : ToStr(v, in.budget()); }
 
 // Most filters turn Undefined into "" via str(); only a few operate on it directly.
-Value Tojson(Interpreter&, const Value& v, CallArgs& a) {
+Value Tojson(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "tojson", {"ensure_ascii", "indent", "separators", "sort_keys"});
   JsonDumpOptions o;
   o.ensure_ascii = Truthy(b.Or(0, Value(false)));
   Value indent = b.Or(1, Value::None());
   if (indent.is_int() || indent.is_bool()) {
-    o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, indent.int_value())), ' ');
+    const size_t width = static_cast<size_t>(std::max<int64_t>(0, indent.int_value()));
+    in.budget().CheckString(width);
+    o.indent = std::string(width, ' ');
   } else if (indent.is_string()) {
     o.indent = indent.str();
   } else if (!indent.is_none()) {
@@ -31,33 +33,34 @@ Value Tojson(Interpreter&, const Value& v, CallArgs& a) {
   if (o.indent) o.item_separator = ",";
   Value seps = b.Or(2, Value::None());
   if (!seps.is_none()) {
-    std::vector<Value> p = Iterate(seps);
+    std::vector<Value> p = Iterate(seps, in.budget());
     if (p.size() != 2 || !p[0].is_string() || !p[1].is_string()) ThrowError("separators must be a pair of strings");
     o.item_separator = p[0].str();
     o.key_separator = p[1].str();
   }
   o.sort_keys = Truthy(b.Or(3, Value(false)));
-  return Value(DumpJson(v, o));
+  return Value(DumpJson(v, o, in.budget()));
 }
 
-Value Trim(Interpreter&, const Value& v, CallArgs& a) {
+Value Trim(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "trim", {"chars"});
   std::optional<std::string> chars;
-  if (b.Get(0) && !b.Get(0)->is_none()) chars = SoftStr(*b.Get(0));
-  return Value(PyStrip(SoftStr(v), chars, true, true));
+  if (b.Get(0) && !b.Get(0)->is_none()) chars = SoftStr(in, *b.Get(0));
+  return Value(PyStrip(SoftStr(in, v), chars, true, true));
 }
 
-Value LengthF(Interpreter&, const Value& v, CallArgs&) { return Value(Length(v)); }
-Value Upper(Interpreter&, const Value& v, CallArgs&) { return Value(PyUpper(SoftStr(v))); }
-Value Lower(Interpreter&, const Value& v, CallArgs&) { return Value(PyLower(SoftStr(v))); }
-Value Capitalize(Interpreter&, const Value& v, CallArgs&) { return Value(PyCapitalize(SoftStr(v))); }
+Value LengthF(Interpreter& in, const Value& v, CallArgs&) { return Value(Length(v, in.budget())); }
+Value Upper(Interpreter& in, const Value& v, CallArgs&) { return Value(PyUpper(SoftStr(in, v))); }
+Value Lower(Interpreter& in, const Value& v, CallArgs&) { return Value(PyLower(SoftStr(in, v))); }
+Value Capitalize(Interpreter& in, const Value& v, CallArgs&) { return Value(PyCapitalize(SoftStr(in, v))); }
 
 // jinja2's title: capitalise each run that follows '-', whitespace or an opening bracket.
-Value Title(Interpreter&, const Value& v, CallArgs&) {
-  std::u32string u = DecodeUtf8(SoftStr(v));
+Value Title(Interpreter& in, const Value& v, CallArgs&) {
+  std::u32string u = DecodeUtf8(SoftStr(in, v));
   std::string out;
   bool start = true;
   for (char32_t c : u) {
+    in.budget().Charge(1);
     bool sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || IsPySpace(c);
     if (sep) {
       AppendUtf8(c, out);
@@ -72,36 +75,40 @@ Value Title(Interpreter&, const Value& v, CallArgs&) {
   return Value(out);
 }
 
-Value Replace(Interpreter&, const Value& v, CallArgs& a) {
+Value Replace(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "replace", {"old", "new", "count"});
   if (!b.Get(0) || !b.Get(1)) ThrowError("replace() missing required argument");
   Value count = b.Or(2, Value::None());
-  return Value(PyReplace(SoftStr(v), SoftStr(*b.Get(0)), SoftStr(*b.Get(1)), count.is_none() ? -1 : count.int_value()));
+  return Value(PyReplace(SoftStr(in, v), SoftStr(in, *b.Get(0)), SoftStr(in, *b.Get(1)),
+                         count.is_none() ? -1 : count.int_value(), in.budget()));
 }
 
 Value Join(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "join", {"d", "attribute"});
-  std::string sep = SoftStr(b.Or(0, Value("")));
+  std::string sep = SoftStr(in, b.Or(0, Value("")));
   Value attr = b.Or(1, Value::None());
   std::string out;
   bool first = true;
-  for (const Value& item : Iterate(v)) {
+  Budget& budget = in.budget();
+  for (const Value& item : Iterate(v, budget)) {
+    const std::string piece = SoftStr(in, attr.is_none() ? item : in.GetAttrPath(item, SoftStr(in, attr)));
+    budget.ChargeBytes(sep.size() + piece.size());
+    budget.CheckString(out.size() + sep.size() + piece.size());
     if (!first) out += sep;
     first = false;
-    out += SoftStr(attr.is_none() ? item : in.GetAttrPath(item, SoftStr(attr)));
-    CheckStringSize(out.size());
+    out += piece;
   }
   return Value(out);
 }
 
-Value First(Interpreter&, const Value& v, CallArgs&) {
-  std::vector<Value> items = Iterate(v);
+Value First(Interpreter& in, const Value& v, CallArgs&) {
+  std::vector<Value> items = Iterate(v, in.budget());
   if (items.empty()) return Value::UndefinedHint("No first item, sequence was empty.");
   return items.front();
 }
 
-Value Last(Interpreter&, const Value& v, CallArgs&) {
-  std::vector<Value> items = Iterate(v);
+Value Last(Interpreter& in, const Value& v, CallArgs&) {
+  std::vector<Value> items = Iterate(v, in.budget());
   if (items.empty()) return Value::UndefinedHint("No last item, sequence was empty.");
   return items.back();
 }
@@ -121,11 +128,11 @@ Value Items(Interpreter&, const Value& v, CallArgs&) {
   return Value::MakeList(std::move(out));
 }
 
-Value ListF(Interpreter&, const Value& v, CallArgs&) { return Value::MakeList(Iterate(v)); }
+Value ListF(Interpreter& in, const Value& v, CallArgs&) { return Value::MakeList(Iterate(v, in.budget())); }
 
 Value MapF(Interpreter& in, const Value& v, CallArgs& a) {
   std::vector<Value> out;
-  std::vector<Value> items = Iterate(v);
+  std::vector<Value> items = Iterate(v, in.budget());
   if (a.args.empty()) {
     const Value* attr = nullptr;
     const Value* def = nullptr;
@@ -136,12 +143,12 @@ Value MapF(Interpreter& in, const Value& v, CallArgs& a) {
     }
     if (!attr) ThrowError("map requires a filter argument");
     for (const auto& item : items) {
-      Value r = in.GetAttrPath(item, SoftStr(*attr));
+      Value r = in.GetAttrPath(item, SoftStr(in, *attr));
       out.push_back(r.is_undefined() && def ? *def : r);
     }
     return Value::MakeList(std::move(out));
   }
-  std::string name = SoftStr(a.args[0]);
+  std::string name = SoftStr(in, a.args[0]);
   CallArgs rest;
   rest.args.assign(a.args.begin() + 1, a.args.end());
   rest.kwargs = a.kwargs;
@@ -157,18 +164,18 @@ Value SelectReject(Interpreter& in, const Value& v, CallArgs& a, bool select, bo
   std::string attr;
   if (by_attr) {
     if (a.args.empty()) ThrowError("Missing parameter for attribute name");
-    attr = SoftStr(a.args[0]);
+    attr = SoftStr(in, a.args[0]);
     first = 1;
   }
   std::string test;
   CallArgs targs;
   if (a.args.size() > first) {
-    test = SoftStr(a.args[first]);
+    test = SoftStr(in, a.args[first]);
     targs.args.assign(a.args.begin() + first + 1, a.args.end());
     targs.kwargs = a.kwargs;
   }
   std::vector<Value> out;
-  for (const auto& item : Iterate(v)) {
+  for (const auto& item : Iterate(v, in.budget())) {
     Value subject = by_attr ? in.GetAttrPath(item, attr) : item;
     bool ok;
     if (test.empty()) {
@@ -186,19 +193,24 @@ Value Reject(Interpreter& in, const Value& v, CallArgs& a) { return SelectReject
 Value SelectAttr(Interpreter& in, const Value& v, CallArgs& a) { return SelectReject(in, v, a, true, true); }
 Value RejectAttr(Interpreter& in, const Value& v, CallArgs& a) { return SelectReject(in, v, a, false, true); }
 
-Value IgnoreCase(const Value& v) { return v.is_string() ? Value(PyLower(v.str())) : v; }
+Value IgnoreCase(const Value& v, Budget& budget) {
+  if (!v.is_string()) return v;
+  budget.ChargeBytes(v.str().size());
+  return Value(PyLower(v.str()));
+}
 
 Value Unique(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "unique", {"case_sensitive", "attribute"});
   bool cs = Truthy(b.Or(0, Value(false)));
   Value attr = b.Or(1, Value::None());
   std::vector<Value> seen, out;
-  for (const auto& item : Iterate(v)) {
-    Value key = attr.is_none() ? item : in.GetAttrPath(item, SoftStr(attr));
-    if (!cs) key = IgnoreCase(key);
+  for (const auto& item : Iterate(v, in.budget())) {
+    Value key = attr.is_none() ? item : in.GetAttrPath(item, SoftStr(in, attr));
+    if (!cs) key = IgnoreCase(key, in.budget());
     bool dup = false;
+    in.budget().Charge(seen.size());
     for (const auto& s : seen)
-      if (Equals(s, key)) dup = true;
+      if (Equals(s, key, in.budget())) dup = true;
     if (dup) continue;
     seen.push_back(key);
     out.push_back(item);
@@ -206,7 +218,7 @@ Value Unique(Interpreter& in, const Value& v, CallArgs& a) {
   return Value::MakeList(std::move(out));
 }
 
-Value StringF(Interpreter&, const Value& v, CallArgs&) { return Value(SoftStr(v)); }
+Value StringF(Interpreter& in, const Value& v, CallArgs&) { return Value(SoftStr(in, v)); }
 
 // Python's float() of a string: surrounding whitespace, inf/nan, underscores between digits.
 bool ParsePyFloat(const std::string& s, double& out) {
@@ -260,7 +272,7 @@ bool ParsePyInt(const std::string& s, int base, int64_t& out) {
   return errno != ERANGE;
 }
 
-Value IntF(Interpreter&, const Value& v, CallArgs& a) {
+Value IntF(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "int", {"default", "base"});
   Value def = b.Or(0, Value(int64_t{0}));
   int base = static_cast<int>(b.Or(1, Value(int64_t{10})).int_value());
@@ -298,10 +310,10 @@ Value Abs(Interpreter&, const Value& v, CallArgs&) {
   ThrowError("bad operand type for abs(): '" + TypeName(v) + "'");
 }
 
-Value Round(Interpreter&, const Value& v, CallArgs& a) {
+Value Round(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "round", {"precision", "method"});
   int64_t prec = b.Or(0, Value(int64_t{0})).int_value();
-  std::string method = SoftStr(b.Or(1, Value("common")));
+  std::string method = SoftStr(in, b.Or(1, Value("common")));
   if (method != "common" && method != "ceil" && method != "floor")
     ThrowError("method must be 'common', 'ceil' or 'floor'");
   if (!v.is_number()) {
@@ -328,9 +340,11 @@ Value Round(Interpreter&, const Value& v, CallArgs& a) {
   return Value((method == "ceil" ? std::ceil(x) : std::floor(x)) / p);
 }
 
-Value Indent(Interpreter&, const Value& v, CallArgs& a) {
+Value Indent(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "indent", {"width", "first", "blank"});
   Value width = b.Or(0, Value(int64_t{4}));
+  Budget& budget = in.budget();
+  if (!width.is_string()) budget.CheckString(static_cast<size_t>(std::max<int64_t>(0, width.int_value())));
   std::string ind = width.is_string() ? width.str() : std::string(static_cast<size_t>(std::max<int64_t>(0, width.int_value())), ' ');
   bool first = Truthy(b.Or(1, Value(false)));
   bool blank = Truthy(b.Or(2, Value(false)));
@@ -339,23 +353,30 @@ Value Indent(Interpreter&, const Value& v, CallArgs& a) {
   if (v.is_list()) ThrowError("'" + TypeName(v) + "' object has no attribute 'splitlines'");
   if (!v.is_string()) ThrowError("unsupported operand type(s) for +=: '" + TypeName(v) + "' and 'str'");
   std::string s = v.str() + "\n";
-  std::vector<std::string> lines = PySplitlines(s, false);
+  std::vector<std::string> lines = PySplitlines(s, false, budget);
   std::string rv;
+  // Every line gets the indent: check as the text grows.
+  auto add = [&](const std::string& piece) {
+    budget.ChargeBytes(piece.size());
+    budget.CheckString(rv.size() + piece.size());
+    rv += piece;
+  };
   if (blank) {
-    for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + ind : "") + lines[i];
+    for (size_t i = 0; i < lines.size(); ++i) add((i ? "\n" + ind : "") + lines[i]);
   } else {
     rv = lines.empty() ? "" : lines[0];
-    for (size_t i = 1; i < lines.size(); ++i) rv += "\n" + (lines[i].empty() ? "" : ind) + lines[i];
+    for (size_t i = 1; i < lines.size(); ++i) add("\n" + (lines[i].empty() ? "" : ind) + lines[i]);
   }
+  budget.CheckString(rv.size() + (first ? ind.size() : 0));
   if (first) rv = ind + rv;
   return Value(rv);
 }
 
-Value Safe(Interpreter&, const Value& v, CallArgs&) { return Value(SoftStr(v)); }
+Value Safe(Interpreter& in, const Value& v, CallArgs&) { return Value(SoftStr(in, v)); }
 
-Value Escape(Interpreter&, const Value& v, CallArgs&) {
+Value Escape(Interpreter& in, const Value& v, CallArgs&) {
   std::string out;
-  for (char c : SoftStr(v)) {
+  for (char c : SoftStr(in, v)) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -368,11 +389,12 @@ Value Escape(Interpreter&, const Value& v, CallArgs&) {
   return Value(out);
 }
 
-void StableSort(std::vector<Value>& items, const std::vector<Value>& keys, bool reverse) {
+void StableSort(std::vector<Value>& items, const std::vector<Value>& keys, bool reverse, Budget& budget) {
   std::vector<size_t> idx(items.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
   std::stable_sort(idx.begin(), idx.end(), [&](size_t x, size_t y) {
-    return reverse ? Less(keys[y], keys[x]) : Less(keys[x], keys[y]);
+    budget.Charge(1);
+    return reverse ? Less(keys[y], keys[x], budget) : Less(keys[x], keys[y], budget);
   });
   std::vector<Value> sorted;
   sorted.reserve(items.size());
@@ -380,10 +402,10 @@ void StableSort(std::vector<Value>& items, const std::vector<Value>& keys, bool 
   items = std::move(sorted);
 }
 
-Value DictSort(Interpreter&, const Value& v, CallArgs& a) {
+Value DictSort(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "dictsort", {"case_sensitive", "by", "reverse"});
   bool cs = Truthy(b.Or(0, Value(false)));
-  std::string by = SoftStr(b.Or(1, Value("key")));
+  std::string by = SoftStr(in, b.Or(1, Value("key")));
   if (by != "key" && by != "value") ThrowError("You can only sort by either \"key\" or \"value\"");
   bool reverse = Truthy(b.Or(2, Value(false)));
   if (!v.is_dict() || v.dict()->is_namespace) ThrowError("dictsort expects a mapping");
@@ -391,9 +413,9 @@ Value DictSort(Interpreter&, const Value& v, CallArgs& a) {
   for (const auto& [k, val] : v.dict()->items) {
     items.push_back(Value::MakeList({k, val}, true));
     Value key = by == "key" ? k : val;
-    keys.push_back(cs ? key : IgnoreCase(key));
+    keys.push_back(cs ? key : IgnoreCase(key, in.budget()));
   }
-  StableSort(items, keys, reverse);
+  StableSort(items, keys, reverse, in.budget());
   return Value::MakeList(std::move(items));
 }
 
@@ -402,23 +424,23 @@ Value Sort(Interpreter& in, const Value& v, CallArgs& a) {
   bool reverse = Truthy(b.Or(0, Value(false)));
   bool cs = Truthy(b.Or(1, Value(false)));
   Value attr = b.Or(2, Value::None());
-  std::vector<Value> items = Iterate(v), keys;
+  std::vector<Value> items = Iterate(v, in.budget()), keys;
   for (const auto& item : items) {
-    Value key = attr.is_none() ? item : in.GetAttrPath(item, SoftStr(attr));
-    keys.push_back(cs ? key : IgnoreCase(key));
+    Value key = attr.is_none() ? item : in.GetAttrPath(item, SoftStr(in, attr));
+    keys.push_back(cs ? key : IgnoreCase(key, in.budget()));
   }
-  StableSort(items, keys, reverse);
+  StableSort(items, keys, reverse, in.budget());
   return Value::MakeList(std::move(items));
 }
 
-Value Batch(Interpreter&, const Value& v, CallArgs& a) {
+Value Batch(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "batch", {"linecount", "fill_with"});
   if (!b.Get(0)) ThrowError("batch() missing required argument 'linecount'");
   int64_t n = b.Get(0)->int_value();
   if (n <= 0) ThrowError("batch size must be positive");
   const Value* fill = b.Get(1);
   std::vector<Value> out, cur;
-  for (const auto& item : Iterate(v)) {
+  for (const auto& item : Iterate(v, in.budget())) {
     cur.push_back(item);
     if (static_cast<int64_t>(cur.size()) == n) {
       out.push_back(Value::MakeList(std::move(cur)));
@@ -426,17 +448,21 @@ Value Batch(Interpreter&, const Value& v, CallArgs& a) {
     }
   }
   if (!cur.empty()) {
-    if (fill && !fill->is_none())
+    if (fill && !fill->is_none()) {
+      in.budget().CheckItems(static_cast<size_t>(n));
+      in.budget().Charge(static_cast<size_t>(n));
       while (static_cast<int64_t>(cur.size()) < n) cur.push_back(*fill);
+    }
     out.push_back(Value::MakeList(std::move(cur)));
   }
   return Value::MakeList(std::move(out));
 }
 
-Value WordCount(Interpreter&, const Value& v, CallArgs&) {
+Value WordCount(Interpreter& in, const Value& v, CallArgs&) {
   int64_t n = 0;
   bool in_word = false;
-  for (char32_t c : DecodeUtf8(SoftStr(v))) {
+  for (char32_t c : DecodeUtf8(SoftStr(in, v))) {
+    in.budget().Charge(1);
     bool w = IsAlnum(c) || c == '_';
     if (w && !in_word) ++n;
     in_word = w;
@@ -444,13 +470,13 @@ Value WordCount(Interpreter&, const Value& v, CallArgs&) {
   return Value(n);
 }
 
-Value Reverse(Interpreter&, const Value& v, CallArgs&) {
+Value Reverse(Interpreter& in, const Value& v, CallArgs&) {
   if (v.is_string()) {
     std::u32string u = DecodeUtf8(v.str());
     std::reverse(u.begin(), u.end());
     return Value(EncodeUtf8(u));
   }
-  std::vector<Value> items = Iterate(v);
+  std::vector<Value> items = Iterate(v, in.budget());
   std::reverse(items.begin(), items.end());
   return Value::MakeList(std::move(items));
 }
@@ -459,7 +485,8 @@ Value Sum(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "sum", {"attribute", "start"});
   Value attr = b.Or(0, Value::None());
   Value total = b.Or(1, Value(int64_t{0}));
-  for (const auto& item : Iterate(v)) total = Add(total, attr.is_none() ? item : in.GetAttrPath(item, SoftStr(attr)));
+  for (const auto& item : Iterate(v, in.budget()))
+    total = Add(total, attr.is_none() ? item : in.GetAttrPath(item, SoftStr(in, attr)), in.budget());
   return total;
 }
 
@@ -467,15 +494,15 @@ Value MinMax(Interpreter& in, const Value& v, CallArgs& a, bool max) {
   ArgBinder b(a, max ? "max" : "min", {"case_sensitive", "attribute"});
   bool cs = Truthy(b.Or(0, Value(false)));
   Value attr = b.Or(1, Value::None());
-  std::vector<Value> items = Iterate(v);
+  std::vector<Value> items = Iterate(v, in.budget());
   if (items.empty()) return Value::UndefinedHint(std::string("No aggregated item, sequence was empty."));
   size_t best = 0;
   auto key = [&](size_t i) {
-    Value k = attr.is_none() ? items[i] : in.GetAttrPath(items[i], SoftStr(attr));
-    return cs ? k : IgnoreCase(k);
+    Value k = attr.is_none() ? items[i] : in.GetAttrPath(items[i], SoftStr(in, attr));
+    return cs ? k : IgnoreCase(k, in.budget());
   };
   for (size_t i = 1; i < items.size(); ++i)
-    if (max ? Less(key(best), key(i)) : Less(key(i), key(best))) best = i;
+    if (max ? Less(key(best), key(i), in.budget()) : Less(key(i), key(best), in.budget())) best = i;
   return items[best];
 }
 Value Min(Interpreter& in, const Value& v, CallArgs& a) { return MinMax(in, v, a, false); }
@@ -484,23 +511,24 @@ Value Max(Interpreter& in, const Value& v, CallArgs& a) { return MinMax(in, v, a
 Value Attr(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "attr", {"name"});
   if (!b.Get(0)) ThrowError("attr() missing required argument 'name'");
-  return in.GetAttr(v, SoftStr(*b.Get(0)));
+  return in.GetAttr(v, SoftStr(in, *b.Get(0)));
 }
 
-Value Center(Interpreter&, const Value& v, CallArgs& a) {
+Value Center(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b(a, "center", {"width"});
-  std::string s = SoftStr(v);
+  std::string s = SoftStr(in, v);
   int64_t width = b.Or(0, Value(int64_t{80})).int_value();
   int64_t len = static_cast<int64_t>(CodePointCount(s));
   if (width <= len) return Value(s);
   int64_t pad = width - len;
+  in.budget().CheckString(s.size() + static_cast<size_t>(pad));
   int64_t left = pad / 2 + (pad & width & 1);
   return Value(std::string(left, ' ') + s + std::string(pad - left, ' '));
 }
 
-Value Format(Interpreter&, const Value& v, CallArgs& a) {
+Value Format(Interpreter& in, const Value& v, CallArgs& a) {
   Value args = Value::MakeList(a.args, true);
-  return Mod(Value(SoftStr(v)), args);
+  return Mod(Value(SoftStr(in, v)), args, in.budget());
 }
 
 const std::unordered_map<std::string_view, FilterFn>& Filters() {

@@ -55,39 +55,40 @@ Value Range(Interpreter&, CallArgs& a) {
   return Value::MakeList(std::move(items));
 }
 
-void FillDict(DictData& d, CallArgs& a, const char* func) {
+void FillDict(DictData& d, CallArgs& a, const char* func, Budget& budget) {
   if (a.args.size() > 1) ThrowError(std::string(func) + " expected at most 1 argument, got " + std::to_string(a.args.size()));
   if (!a.args.empty()) {
     const Value& src = a.args[0];
     if (src.is_dict() && !src.dict()->is_namespace) {
-      for (const auto& [k, v] : src.dict()->items) d.Set(k, v);
+      for (const auto& [k, v] : src.dict()->items) d.Set(k, v, budget);
     } else {
-      for (const auto& pair : Iterate(src)) {
-        std::vector<Value> kv = Iterate(pair);
+      for (const auto& pair : Iterate(src, budget)) {
+        std::vector<Value> kv = Iterate(pair, budget);
         if (kv.size() != 2) ThrowError("dictionary update sequence element has wrong length");
-        d.Set(kv[0], kv[1]);
+        d.Set(kv[0], kv[1], budget);
       }
     }
   }
-  for (const auto& [k, v] : a.kwargs) d.Set(Value(k), v);
+  for (const auto& [k, v] : a.kwargs) d.Set(Value(k), v, budget);
 }
 
-Value Dict(Interpreter&, CallArgs& a) {
+Value Dict(Interpreter& in, CallArgs& a) {
   auto d = std::make_shared<DictData>();
-  FillDict(*d, a, "dict");
+  FillDict(*d, a, "dict", in.budget());
   return Value(std::move(d));
 }
 
-Value Namespace(Interpreter&, CallArgs& a) {
+Value Namespace(Interpreter& in, CallArgs& a) {
   auto d = std::make_shared<DictData>();
   d->is_namespace = true;
-  FillDict(*d, a, "namespace");
+  in.AdoptNamespace(d);
+  FillDict(*d, a, "namespace", in.budget());
   return Value(std::move(d));
 }
 
-Value RaiseException(Interpreter&, CallArgs& a) {
-  std::string msg = a.args.empty() ? "" : ToStr(a.args[0]);
-  throw TemplateError(absl::StatusCode::kInvalidArgument, msg, /*raised=*/true);
+Value RaiseException(Interpreter& in, CallArgs& a) {
+  std::string msg = a.args.empty() ? "" : ToStr(a.args[0], in.budget());
+  throw TemplateError(absl::StatusCode::kInvalidArgument, msg, /*verbatim=*/true);
 }
 
 Value StrftimeNow(Interpreter& in, CallArgs& a) {

@@ -25,18 +25,25 @@ void Scope::Set(const std::string& name, Value v) {
 
 Interpreter::~Interpreter() {
   for (auto& s : macro_scopes_) s->vars.clear();
+  for (auto& ns : namespaces_) ns->items.clear();
 }
 
 std::time_t Interpreter::Now() const { return now_ ? *now_ : std::time(nullptr); }
 
 void Interpreter::Append(std::string& out, std::string_view s) {
+  budget_.ChargeBytes(s.size());
+  budget_.CheckString(out.size() + s.size());
   out.append(s);
-  if (out.size() > limits_.max_output_bytes)
-    ThrowLimit("chat template output exceeds " + std::to_string(limits_.max_output_bytes) + " bytes");
+}
+
+Interpreter::CallGuard::CallGuard(Interpreter& interp) : in(interp) {
+  if (in.call_depth_ >= in.limits().max_call_depth)
+    ThrowLimit("chat template exceeded the maximum recursion depth (" + std::to_string(in.limits().max_call_depth) +
+               " nested macro or loop() calls)");
+  ++in.call_depth_;
 }
 
 std::string Interpreter::Run(const Body& body, std::shared_ptr<Scope> root) {
-  g_max_string_bytes = limits_.max_output_bytes;
   std::string out;
   Exec(body, root, out);
   return out;
@@ -60,12 +67,13 @@ Interpreter::Flow Interpreter::ExecStmt(const Stmt& s, const std::shared_ptr<Sco
     }
   } guard{line_, line_};
   line_ = s.line;
+  budget_.Charge(1);
   switch (s.kind) {
     case StmtKind::kText: Append(out, s.text); return Flow::kNormal;
     case StmtKind::kOutput: {
       Value v = Eval(*s.expr, scope);
       if (v.is_string()) Append(out, v.str());
-      else Append(out, ToStr(v));
+      else Append(out, ToStr(v, budget_));
       return Flow::kNormal;
     }
     case StmtKind::kIf:
@@ -89,14 +97,14 @@ Interpreter::Flow Interpreter::ExecStmt(const Stmt& s, const std::shared_ptr<Sco
     case StmtKind::kCallBlock: {
       Value caller = MakeMacro(s, scope, true);
       Value v = EvalCall(*s.expr, scope, &caller);
-      Append(out, ToStr(v));
+      Append(out, ToStr(v, budget_));
       return Flow::kNormal;
     }
     case StmtKind::kFilterBlock: {
       std::string buf;
       Exec(s.body, scope, buf);
       Value v(std::move(buf));
-      Append(out, ToStr(EvalFilter(*s.expr, scope, &v)));
+      Append(out, ToStr(EvalFilter(*s.expr, scope, &v), budget_));
       return Flow::kNormal;
     }
     case StmtKind::kBreak: return Flow::kBreak;
@@ -119,10 +127,11 @@ void Interpreter::RunFor(const Stmt& s, const Value& iterable, const std::shared
   loop->node = &s;
   loop->scope = scope;
   if (iterable.kind() == Value::kLoop) ThrowError("'LoopContext' object is not iterable");
-  std::vector<Value> items = Iterate(iterable);
+  std::vector<Value> items = Iterate(iterable, budget_);
   if (s.cond) {
     std::vector<Value> kept;
     for (auto& item : items) {
+      budget_.Charge(1);
       auto probe = std::make_shared<Scope>(scope);
       Assign(*s.target, item, probe);
       if (Truthy(Eval(*s.cond, probe))) kept.push_back(std::move(item));
@@ -132,8 +141,9 @@ void Interpreter::RunFor(const Stmt& s, const Value& iterable, const std::shared
   loop->items = std::move(items);
   Value loop_value(loop);
   for (size_t i = 0; i < loop->items.size(); ++i) {
-    if (++iterations_ > limits_.max_loop_iterations)
-      ThrowLimit("chat template exceeded " + std::to_string(limits_.max_loop_iterations) + " loop iterations");
+    if (++iterations_ > limits().max_loop_iterations)
+      ThrowLimit("chat template exceeded " + std::to_string(limits().max_loop_iterations) + " loop iterations");
+    budget_.Charge(1);
     loop->index = i;
     auto iter_scope = std::make_shared<Scope>(scope);
     Assign(*s.target, loop->items[i], iter_scope);
@@ -149,7 +159,7 @@ void Interpreter::Assign(const Expr& target, Value v, const std::shared_ptr<Scop
   if (target.kind == ExprKind::kName) {
     scope->Set(target.name, std::move(v));
   } else if (target.kind == ExprKind::kTuple) {
-    std::vector<Value> items = Iterate(v);
+    std::vector<Value> items = Iterate(v, budget_);
     size_t n = target.children.size();
     if (items.size() > n) ThrowError("too many values to unpack (expected " + std::to_string(n) + ")");
     if (items.size() < n)
@@ -162,7 +172,7 @@ void Interpreter::Assign(const Expr& target, Value v, const std::shared_ptr<Scop
     if (!ns) ns = FindGlobal(ns_name);
     if (!ns || !ns->is_dict() || !ns->dict()->is_namespace)
       ThrowError("cannot assign attribute on non-namespace object");
-    ns->dict()->Set(Value(target.name), std::move(v));
+    ns->dict()->Set(Value(target.name), std::move(v), budget_);
   }
 }
 
@@ -176,13 +186,8 @@ Value Interpreter::MakeMacro(const Stmt& s, const std::shared_ptr<Scope>& scope,
 }
 
 Value Interpreter::InvokeMacro(const Stmt& s, const std::shared_ptr<Scope>& closure, CallArgs& args) {
-  if (call_depth_ >= limits_.max_call_depth)
-    ThrowLimit("chat template exceeded the maximum macro recursion depth (" +
-               std::to_string(limits_.max_call_depth) + ")");
-  struct DepthGuard {
-    int& d;
-    ~DepthGuard() { --d; }
-  } guard{++call_depth_};
+  CallGuard guard(*this);
+  budget_.Charge(1 + args.args.size() + args.kwargs.size());
   const std::string name = s.kind == StmtKind::kMacro ? s.text : "caller";
   auto scope = std::make_shared<Scope>(closure);
   std::vector<bool> bound(s.params.size(), false);
@@ -235,13 +240,14 @@ void Interpreter::EvalArgs(const Expr& e, size_t first, const std::shared_ptr<Sc
   for (size_t i = first; i < e.children.size(); ++i) args.args.push_back(Eval(*e.children[i], scope));
   if (e.dyn_args) {
     Value extra = Eval(*e.dyn_args, scope);
-    for (auto& v : Iterate(extra)) args.args.push_back(std::move(v));
+    for (auto& v : Iterate(extra, budget_)) args.args.push_back(std::move(v));
   }
   for (const auto& [k, ex] : e.kwargs) args.kwargs.emplace_back(k, Eval(*ex, scope));
   if (e.dyn_kwargs) {
     Value extra = Eval(*e.dyn_kwargs, scope);
     if (!extra.is_dict()) ThrowError("argument after ** must be a mapping, not " + TypeName(extra));
-    for (const auto& [k, v] : extra.dict()->items) args.kwargs.emplace_back(ToStr(k), v);
+    budget_.Charge(extra.dict()->items.size());
+    for (const auto& [k, v] : extra.dict()->items) args.kwargs.emplace_back(ToStr(k, budget_), v);
   }
 }
 
@@ -255,15 +261,21 @@ Value Interpreter::EvalFilter(const Expr& e, const std::shared_ptr<Scope>& scope
   return ApplyFilter(e.name, subject, args);
 }
 
+// Builtins cost about the size of their subject, plus whatever they charge
+// themselves; what they return is checked against the caps.
 Value Interpreter::ApplyFilter(const std::string& name, const Value& subject, CallArgs& args) {
   FilterFn f = FindFilter(name);
   if (!f) ThrowError("No filter named '" + name + "'.");
-  return f(*this, subject, args);
+  ChargeSize(subject, budget_);
+  Value result = f(*this, subject, args);
+  CheckSize(result, budget_);
+  return result;
 }
 
 bool Interpreter::ApplyTest(const std::string& name, const Value& subject, CallArgs& args) {
   TestFn t = FindTest(name);
   if (!t) ThrowError("No test named '" + name + "'.");
+  ChargeSize(subject, budget_);
   return t(*this, subject, args);
 }
 
@@ -297,6 +309,7 @@ Value Interpreter::CallValue(const Value& callee, CallArgs& args) {
       ThrowError("The loop must have the 'recursive' marker to be called recursively.");
     if (!loop->scope) ThrowError("loop() called after its loop ended");
     if (args.args.size() != 1) ThrowError("loop() takes exactly one argument");
+    CallGuard guard(*this);
     std::string out;
     RunFor(*loop->node, args.args[0], loop->scope, loop->depth + 1, out);
     return Value(std::move(out));
@@ -323,7 +336,7 @@ Value Interpreter::LoopAttr(const std::shared_ptr<LoopState>& loop, const std::s
     c->name = "loop." + name;
     std::weak_ptr<LoopState> weak = loop;
     bool cycle = name == "cycle";
-    c->fn = [weak, cycle](Interpreter&, CallArgs& args) -> Value {
+    c->fn = [weak, cycle](Interpreter& in, CallArgs& args) -> Value {
       auto l = weak.lock();
       if (!l) ThrowError("loop is no longer active");
       if (cycle) {
@@ -331,7 +344,7 @@ Value Interpreter::LoopAttr(const std::shared_ptr<LoopState>& loop, const std::s
         return args.args[l->index % args.args.size()];
       }
       Value now = Value::MakeList(args.args, true);
-      if (l->last_changed && Equals(*l->last_changed, now)) return Value(false);
+      if (l->last_changed && Equals(*l->last_changed, now, in.budget())) return Value(false);
       l->last_changed = now;
       return Value(true);
     };
@@ -354,7 +367,7 @@ Value Interpreter::GetAttr(const Value& obj, const std::string& name) {
     case Value::kLoop: return LoopAttr(obj.loop(), name);
     case Value::kDict:
       if (obj.dict()->is_namespace) {
-        if (const Value* v = obj.dict()->FindStr(name)) return *v;
+        if (const Value* v = obj.dict()->FindStr(name, budget_)) return *v;
         break;
       }
       [[fallthrough]];
@@ -371,7 +384,7 @@ Value Interpreter::GetAttr(const Value& obj, const std::string& name) {
         return Value(std::move(c));
       }
       if (obj.is_dict())
-        if (const Value* v = obj.dict()->FindStr(name)) return *v;
+        if (const Value* v = obj.dict()->FindStr(name, budget_)) return *v;
       break;
     default: break;
   }
@@ -392,7 +405,7 @@ Value Interpreter::GetAttrPath(const Value& obj, const std::string& path) {
     if (cur.is_undefined()) return cur;
     // jinja2's environment.getitem: item first, then attribute.
     Value key = numeric ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part);
-    Value next = GetItem(cur, key);
+    Value next = GetItem(cur, key, budget_);
     if (next.is_undefined() && !numeric) next = GetAttr(cur, part);
     cur = std::move(next);
     if (dot == std::string::npos) return cur;
@@ -415,13 +428,13 @@ Value Interpreter::Eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
       if (k.kind == ExprKind::kSlice) {
         auto part = [&](size_t i) { return k.children[i] ? Eval(*k.children[i], scope) : Value::None(); };
         Value a = part(0), b = part(1), c = part(2);
-        return Slice(obj, a, b, c);
+        return Slice(obj, a, b, c, budget_);
       }
       Value key = Eval(k, scope);
       if (obj.kind() == Value::kLoop || (obj.is_dict() && obj.dict()->is_namespace)) {
         if (key.is_string()) return GetAttr(obj, key.str());
       }
-      Value v = GetItem(obj, key);
+      Value v = GetItem(obj, key, budget_);
       if (v.is_undefined() && key.is_string() && (obj.is_string() || obj.is_list() || obj.is_dict()) &&
           HasMethod(obj, key.str()))
         return GetAttr(obj, key.str());
@@ -458,12 +471,12 @@ Value Interpreter::Eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
       Value l = Eval(*e.children[0], scope);
       Value r = Eval(*e.children[1], scope);
       const std::string& op = e.name;
-      if (op == "+") return Add(l, r);
+      if (op == "+") return Add(l, r, budget_);
       if (op == "-") return Sub(l, r);
-      if (op == "*") return Mul(l, r);
+      if (op == "*") return Mul(l, r, budget_);
       if (op == "/") return Div(l, r);
       if (op == "//") return FloorDiv(l, r);
-      if (op == "%") return Mod(l, r);
+      if (op == "%") return Mod(l, r, budget_);
       return Pow(l, r);
     }
     case ExprKind::kCompare: {
@@ -472,14 +485,14 @@ Value Interpreter::Eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
         Value right = Eval(*e.children[i + 1], scope);
         const std::string& op = e.ops[i];
         bool ok;
-        if (op == "==") ok = Equals(left, right);
-        else if (op == "!=") ok = !Equals(left, right);
-        else if (op == "<") ok = Less(left, right, "<");
-        else if (op == ">") ok = Less(right, left, ">", true);
-        else if (op == "<=") ok = LessOrEqual(left, right, "<=");
-        else if (op == ">=") ok = LessOrEqual(right, left, ">=", true);
-        else if (op == "in") ok = Contains(right, left);
-        else ok = !Contains(right, left);
+        if (op == "==") ok = Equals(left, right, budget_);
+        else if (op == "!=") ok = !Equals(left, right, budget_);
+        else if (op == "<") ok = Less(left, right, budget_, "<");
+        else if (op == ">") ok = Less(right, left, budget_, ">", true);
+        else if (op == "<=") ok = LessOrEqual(left, right, budget_, "<=");
+        else if (op == ">=") ok = LessOrEqual(right, left, budget_, ">=", true);
+        else if (op == "in") ok = Contains(right, left, budget_);
+        else ok = !Contains(right, left, budget_);
         if (!ok) return Value(false);
         left = std::move(right);
       }
@@ -489,9 +502,8 @@ Value Interpreter::Eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
       std::string s;
       for (const auto& c : e.children) {
         Value v = Eval(*c, scope);
-        if (v.is_string()) s += v.str();
-        else s += ToStr(v);
-        CheckStringSize(s.size());
+        const std::string piece = v.is_string() ? std::string() : ToStr(v, budget_);
+        Append(s, v.is_string() ? v.str() : piece);
       }
       return Value(std::move(s));
     }
@@ -514,7 +526,7 @@ Value Interpreter::Eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
         Value k = Eval(*e.children[i], scope);
         if (k.is_list() && !k.list()->is_tuple) ThrowError("unhashable type: 'list'");
         if (k.is_dict()) ThrowError("unhashable type: 'dict'");
-        d->Set(k, Eval(*e.children[i + 1], scope));
+        d->Set(k, Eval(*e.children[i + 1], scope), budget_);
       }
       return Value(std::move(d));
     }

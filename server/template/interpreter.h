@@ -13,15 +13,11 @@
 #include <vector>
 
 #include "server/template/ast.h"
+#include "server/template/budget.h"
+#include "server/template/limits.h"
 #include "server/template/value.h"
 
 namespace kaon::jinja {
-
-struct Limits {
-  int64_t max_loop_iterations = 1'000'000;  // all loops of one render together
-  int max_call_depth = 100;                 // nested macro calls
-  size_t max_output_bytes = 16u << 20;      // any rendered buffer
-};
 
 struct Scope {
   explicit Scope(std::shared_ptr<Scope> p = nullptr) : parent(std::move(p)) {}
@@ -42,7 +38,8 @@ struct LoopState {
 
 class Interpreter {
  public:
-  Interpreter(const Limits& limits, std::optional<std::time_t> now) : limits_(limits), now_(now) {}
+  // The budget is the render's: it has been charged for converting the inputs.
+  Interpreter(Budget& budget, std::optional<std::time_t> now) : budget_(budget), now_(now) {}
   ~Interpreter();
 
   std::string Run(const Body& body, std::shared_ptr<Scope> root);
@@ -57,7 +54,12 @@ class Interpreter {
   std::time_t Now() const;
   bool now_fixed() const { return now_.has_value(); }
   int line() const { return line_; }
-  const Limits& limits() const { return limits_; }
+  const Limits& limits() const { return budget_.limits(); }
+  Budget& budget() { return budget_; }
+  // Namespaces are the only mutable values: one can end up holding itself
+  // (`{% set ns.me = ns %}`, or through a list). The render empties every one it
+  // made when it ends, so such cycles are not leaked.
+  void AdoptNamespace(std::shared_ptr<DictData> ns) { namespaces_.push_back(std::move(ns)); }
 
  private:
   enum class Flow { kNormal, kBreak, kContinue };
@@ -73,14 +75,21 @@ class Interpreter {
   Value InvokeMacro(const Stmt& s, const std::shared_ptr<Scope>& closure, CallArgs& args);
   Value LoopAttr(const std::shared_ptr<LoopState>& loop, const std::string& name);
   void Append(std::string& out, std::string_view s);
+  // Macro calls and recursive loop() calls nest the interpreter's own recursion.
+  struct CallGuard {
+    explicit CallGuard(Interpreter& in);
+    ~CallGuard() { --in.call_depth_; }
+    Interpreter& in;
+  };
 
-  const Limits& limits_;
+  Budget& budget_;
   std::optional<std::time_t> now_;
   int64_t iterations_ = 0;
   int call_depth_ = 0;
   int line_ = 0;  // line of the statement being run, for error messages
   // Scopes that hold macros; cleared at the end to break macro <-> scope cycles.
   std::vector<std::shared_ptr<Scope>> macro_scopes_;
+  std::vector<std::shared_ptr<DictData>> namespaces_;
 };
 
 // Builtins (filters.cc, tests.cc, methods.cc, globals.cc).

@@ -8,8 +8,13 @@
 
 namespace kaon::jinja {
 
-Value FromJson(const nlohmann::ordered_json& j) {
+namespace {
+
+Value FromJsonAt(const nlohmann::ordered_json& j, Budget& budget, int depth) {
   using T = nlohmann::ordered_json::value_t;
+  budget.Charge(1);
+  if ((j.is_array() || j.is_object()) && depth >= kMaxInputNesting)
+    ThrowLimit("the input nests deeper than " + std::to_string(kMaxInputNesting) + " levels");
   switch (j.type()) {
     case T::null: return Value::None();
     case T::boolean: return Value(j.get<bool>());
@@ -20,23 +25,31 @@ Value FromJson(const nlohmann::ordered_json& j) {
       return Value(static_cast<int64_t>(u));
     }
     case T::number_float: return Value(j.get<double>());
-    case T::string: return Value(j.get<std::string>());
+    case T::string: {
+      const auto& s = j.get_ref<const std::string&>();
+      budget.ChargeBytes(s.size());
+      return Value(s);
+    }
     case T::array: {
       std::vector<Value> items;
       items.reserve(j.size());
-      for (const auto& e : j) items.push_back(FromJson(e));
+      for (const auto& e : j) items.push_back(FromJsonAt(e, budget, depth + 1));
       return Value::MakeList(std::move(items));
     }
     case T::object: {
       auto d = std::make_shared<DictData>();
       d->items.reserve(j.size());
       // Client JSON has unique keys, so appending keeps Python's insertion order.
-      for (const auto& [k, v] : j.items()) d->items.emplace_back(Value(k), FromJson(v));
+      for (const auto& [k, v] : j.items()) d->items.emplace_back(Value(k), FromJsonAt(v, budget, depth + 1));
       return Value(std::move(d));
     }
     default: ThrowError("unsupported JSON value in chat template input");
   }
 }
+
+}  // namespace
+
+Value FromJson(const nlohmann::ordered_json& j, Budget& budget) { return FromJsonAt(j, budget, 0); }
 
 namespace {
 
@@ -100,8 +113,12 @@ std::string KeyString(const Value& k) {
   }
 }
 
-void Dump(const Value& v, const JsonDumpOptions& o, int level, std::string& out) {
+// The output is checked after every element: one long string can appear many
+// times in a list, and indentation grows with depth.
+void Dump(const Value& v, const JsonDumpOptions& o, int level, std::string& out, Budget& budget) {
   auto newline = [&](int lvl) {
+    budget.ChargeBytes(static_cast<size_t>(lvl) * o.indent->size());
+    budget.CheckString(out.size() + 1 + static_cast<size_t>(lvl) * o.indent->size());
     out.push_back('\n');
     for (int i = 0; i < lvl; ++i) out += *o.indent;
   };
@@ -110,23 +127,31 @@ void Dump(const Value& v, const JsonDumpOptions& o, int level, std::string& out)
     case Value::kBool: out += v.as_bool() ? "true" : "false"; return;
     case Value::kInt: out += std::to_string(v.as_int()); return;
     case Value::kFloat: out += FloatJson(v.as_float()); return;
-    case Value::kString: DumpString(v.str(), o.ensure_ascii, out); return;
+    case Value::kString:
+      budget.ChargeBytes(v.str().size());
+      // Checked before writing (escaping only grows a string) and after (by at
+      // most six times, for \u00XX).
+      budget.CheckString(out.size() + v.str().size());
+      DumpString(v.str(), o.ensure_ascii, out);
+      budget.CheckString(out.size());
+      return;
     case Value::kList: {
       const auto& items = v.list()->items;
       if (items.empty()) {
         out += "[]";
         return;
       }
-      if (level > 500) ThrowError("maximum JSON nesting depth exceeded");
+      Budget::Nesting nesting(budget);
       out.push_back('[');
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += o.item_separator;
         if (o.indent) newline(level + 1);
-        Dump(items[i], o, level + 1, out);
+        Dump(items[i], o, level + 1, out, budget);
+        budget.Charge(1);
+        budget.CheckString(out.size());
       }
       if (o.indent) newline(level);
       out.push_back(']');
-      CheckStringSize(out.size());
       return;
     }
     case Value::kDict: {
@@ -137,21 +162,25 @@ void Dump(const Value& v, const JsonDumpOptions& o, int level, std::string& out)
         out += "{}";
         return;
       }
-      if (level > 500) ThrowError("maximum JSON nesting depth exceeded");
+      Budget::Nesting nesting(budget);
+      budget.Charge(items.size());
       if (o.sort_keys)
         std::stable_sort(items.begin(), items.end(),
-                         [](const auto* a, const auto* b) { return Less(a->first, b->first); });
+                         [&](const auto* a, const auto* b) { return Less(a->first, b->first, budget); });
       out.push_back('{');
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += o.item_separator;
         if (o.indent) newline(level + 1);
-        DumpString(KeyString(items[i]->first), o.ensure_ascii, out);
+        const std::string key = KeyString(items[i]->first);
+        budget.ChargeBytes(key.size());
+        DumpString(key, o.ensure_ascii, out);
         out += o.key_separator;
-        Dump(items[i]->second, o, level + 1, out);
+        Dump(items[i]->second, o, level + 1, out, budget);
+        budget.Charge(1);
+        budget.CheckString(out.size());
       }
       if (o.indent) newline(level);
       out.push_back('}');
-      CheckStringSize(out.size());
       return;
     }
     default: break;
@@ -161,9 +190,9 @@ void Dump(const Value& v, const JsonDumpOptions& o, int level, std::string& out)
 
 }  // namespace
 
-std::string DumpJson(const Value& v, const JsonDumpOptions& options) {
+std::string DumpJson(const Value& v, const JsonDumpOptions& options, Budget& budget) {
   std::string out;
-  Dump(v, options, 0, out);
+  Dump(v, options, 0, out, budget);
   return out;
 }
 

@@ -11,7 +11,15 @@
 
 namespace kaon::jinja {
 
-Value FromJson(const nlohmann::ordered_json& j);
+// Client JSON nested deeper than this is refused (ResourceExhausted) rather than
+// converted by recursion that could overflow the stack. The API layer already
+// refuses request JSON deeper than 128 levels; this keeps the interpreter safe
+// without it, and leaves templates room under Budget::kMaxNesting to wrap the
+// inputs in lists of their own.
+constexpr int kMaxInputNesting = 256;
+
+// The conversion is charged to the budget (it is part of the render's time).
+Value FromJson(const nlohmann::ordered_json& j, Budget& budget);
 
 struct JsonDumpOptions {
   std::optional<std::string> indent;  // nullopt: single line
@@ -21,6 +29,6 @@ struct JsonDumpOptions {
   bool sort_keys = false;
 };
 
-std::string DumpJson(const Value& v, const JsonDumpOptions& options);
+std::string DumpJson(const Value& v, const JsonDumpOptions& options, Budget& budget);
 
 }  // namespace kaon::jinja

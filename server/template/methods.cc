@@ -59,7 +59,7 @@ bool AllChars(const std::string& s, bool (*pred)(char32_t)) {
   return true;
 }
 
-Value StrMethod(const Value& self, const std::string& name, CallArgs& a) {
+Value StrMethod(const Value& self, const std::string& name, CallArgs& a, Budget& budget) {
   const std::string& s = self.str();
   auto arg = [&](size_t i) -> const Value* { return i < a.args.size() ? &a.args[i] : nullptr; };
   auto kw = [&](const char* k) -> const Value* {
@@ -79,13 +79,13 @@ Value StrMethod(const Value& self, const std::string& name, CallArgs& a) {
       if (sp->empty()) ThrowError("empty separator");
     }
     long m = maxsplit ? static_cast<long>(maxsplit->int_value()) : -1;
-    std::vector<std::string> parts = name == "split" ? PySplit(s, sp, m) : PyRSplit(s, sp, m);
+    std::vector<std::string> parts = name == "split" ? PySplit(s, sp, m, budget) : PyRSplit(s, sp, m, budget);
     std::vector<Value> out(parts.begin(), parts.end());
     return Value::MakeList(std::move(out));
   }
   if (name == "splitlines") {
     const Value* keep = arg(0) ? arg(0) : kw("keepends");
-    std::vector<std::string> parts = PySplitlines(s, keep && Truthy(*keep));
+    std::vector<std::string> parts = PySplitlines(s, keep && Truthy(*keep), budget);
     return Value::MakeList(std::vector<Value>(parts.begin(), parts.end()));
   }
   if (name == "startswith" || name == "endswith") {
@@ -104,7 +104,7 @@ Value StrMethod(const Value& self, const std::string& name, CallArgs& a) {
   if (name == "replace") {
     if (!arg(0) || !arg(1)) ThrowError("replace() takes at least 2 arguments");
     long count = arg(2) ? static_cast<long>(arg(2)->int_value()) : -1;
-    return Value(PyReplace(s, StrArg(*arg(0), "replace"), StrArg(*arg(1), "replace"), count));
+    return Value(PyReplace(s, StrArg(*arg(0), "replace"), StrArg(*arg(1), "replace"), count, budget));
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
     if (!arg(0)) ThrowError(name + "() takes at least 1 argument (0 given)");
@@ -121,15 +121,17 @@ Value StrMethod(const Value& self, const std::string& name, CallArgs& a) {
     std::string out;
     bool first = true;
     size_t index = 0;
-    for (const auto& item : Iterate(*arg(0))) {
+    for (const auto& item : Iterate(*arg(0), budget)) {
       if (!item.is_string())
         ThrowError("sequence item " + std::to_string(index) + ": expected str instance, " + TypeName(item) +
                    " found");
       ++index;
+      const size_t sep = first ? 0 : s.size();
+      budget.ChargeBytes(sep + item.str().size());
+      budget.CheckString(out.size() + sep + item.str().size());
       if (!first) out += s;
       first = false;
       out += item.str();
-      CheckStringSize(out.size());
     }
     return Value(out);
   }
@@ -147,7 +149,7 @@ Value StrMethod(const Value& self, const std::string& name, CallArgs& a) {
     if (name == "zfill") fill = "0";
     int64_t len = static_cast<int64_t>(CodePointCount(s));
     if (width <= len) return Value(s);
-    CheckStringSize(static_cast<size_t>(width) * fill.size());
+    budget.CheckRepeatedString(fill.size(), static_cast<size_t>(width));
     int64_t pad = width - len;
     auto rep = [&](int64_t n) {
       std::string r;
@@ -167,7 +169,7 @@ Value StrMethod(const Value& self, const std::string& name, CallArgs& a) {
     if (!arg(0)) ThrowError(name + "() takes exactly one argument (0 given)");
     const std::string& sep = StrArg(*arg(0), name.c_str());
     if (sep.empty()) ThrowError("empty separator");
-    size_t f = name == "partition" ? s.find(sep) : s.rfind(sep);
+    size_t f = name == "partition" ? FindSubstring(s, sep) : RFindSubstring(s, sep);
     if (f == std::string::npos)
       return name == "partition" ? Value::MakeList({Value(s), Value(""), Value("")}, true)
                                  : Value::MakeList({Value(""), Value(""), Value(s)}, true);
@@ -184,25 +186,25 @@ Value StrMethod(const Value& self, const std::string& name, CallArgs& a) {
   ThrowError("str." + name + "() is not supported by kaon's template engine");
 }
 
-Value ListMethod(const Value& self, const std::string& name, CallArgs& a) {
+Value ListMethod(const Value& self, const std::string& name, CallArgs& a, Budget& budget) {
   const auto& items = self.list()->items;
   if (name == "count") {
     if (a.args.empty()) ThrowError("count() takes exactly one argument (0 given)");
     int64_t n = 0;
-    for (const auto& x : items) n += Equals(x, a.args[0]);
+    for (const auto& x : items) n += Equals(x, a.args[0], budget);
     return Value(n);
   }
   if (name == "index") {
     if (a.args.empty()) ThrowError("index expected at least 1 argument, got 0");
     for (size_t i = 0; i < items.size(); ++i)
-      if (Equals(items[i], a.args[0])) return Value(static_cast<int64_t>(i));
-    ThrowError(Repr(a.args[0]) + " is not in list");
+      if (Equals(items[i], a.args[0], budget)) return Value(static_cast<int64_t>(i));
+    ThrowError(Repr(a.args[0], budget) + " is not in list");
   }
   if (name == "copy") return Value::MakeList(items);
   ThrowError("list." + name + "() is not supported by kaon's template engine");
 }
 
-Value DictMethod(const Value& self, const std::string& name, CallArgs& a) {
+Value DictMethod(const Value& self, const std::string& name, CallArgs& a, Budget& budget) {
   const auto& d = *self.dict();
   if (name == "items") {
     std::vector<Value> out;
@@ -218,7 +220,7 @@ Value DictMethod(const Value& self, const std::string& name, CallArgs& a) {
   }
   if (name == "get") {
     if (a.args.empty()) ThrowError("get expected at least 1 argument, got 0");
-    if (const Value* v = d.Find(a.args[0])) return *v;
+    if (const Value* v = d.Find(a.args[0], budget)) return *v;
     return a.args.size() > 1 ? a.args[1] : Value::None();
   }
   if (name == "copy") {
@@ -241,13 +243,18 @@ bool IsUnsafeMethod(const Value& self, std::string_view name) {
   return (self.is_list() || self.is_dict()) && kUnsafe.count(name) > 0;
 }
 
-Value CallMethod(Interpreter&, const Value& self, const std::string& name, CallArgs& args) {
+// Like filters: charged for the size of `self`, the result checked against the caps.
+Value CallMethod(Interpreter& in, const Value& self, const std::string& name, CallArgs& args) {
   if (IsUnsafeMethod(self, name))
     throw TemplateError(absl::StatusCode::kInvalidArgument,
                         "access to attribute '" + name + "' of '" + TypeName(self) + "' object is unsafe.");
-  if (self.is_string()) return StrMethod(self, name, args);
-  if (self.is_list()) return ListMethod(self, name, args);
-  return DictMethod(self, name, args);
+  Budget& budget = in.budget();
+  ChargeSize(self, budget);
+  Value result = self.is_string() ? StrMethod(self, name, args, budget)
+                 : self.is_list() ? ListMethod(self, name, args, budget)
+                                  : DictMethod(self, name, args, budget);
+  CheckSize(result, budget);
+  return result;
 }
 
 }  // namespace kaon::jinja

@@ -38,33 +38,37 @@ bool FalseT(Interpreter&, const Value& v, CallArgs&) { return v.is_bool() && !v.
 bool CallableT(Interpreter&, const Value& v, CallArgs&) {
   return v.is_callable() || v.is_undefined() || v.kind() == Value::kLoop;
 }
-bool Eq(Interpreter&, const Value& v, CallArgs& a) { return Equals(v, Arg(a, "eq")); }
-bool Ne(Interpreter&, const Value& v, CallArgs& a) { return !Equals(v, Arg(a, "ne")); }
-bool Lt(Interpreter&, const Value& v, CallArgs& a) { return Less(v, Arg(a, "lt")); }
-bool Gt(Interpreter&, const Value& v, CallArgs& a) { return Less(Arg(a, "gt"), v, ">", true); }
-bool Le(Interpreter&, const Value& v, CallArgs& a) { return LessOrEqual(v, Arg(a, "le"), "<="); }
-bool Ge(Interpreter&, const Value& v, CallArgs& a) { return LessOrEqual(Arg(a, "ge"), v, ">=", true); }
-bool In(Interpreter&, const Value& v, CallArgs& a) { return Contains(Arg(a, "in"), v); }
-bool SameAs(Interpreter&, const Value& v, CallArgs& a) {
+bool Eq(Interpreter& in, const Value& v, CallArgs& a) { return Equals(v, Arg(a, "eq"), in.budget()); }
+bool Ne(Interpreter& in, const Value& v, CallArgs& a) { return !Equals(v, Arg(a, "ne"), in.budget()); }
+bool Lt(Interpreter& in, const Value& v, CallArgs& a) { return Less(v, Arg(a, "lt"), in.budget()); }
+bool Gt(Interpreter& in, const Value& v, CallArgs& a) { return Less(Arg(a, "gt"), v, in.budget(), ">", true); }
+bool Le(Interpreter& in, const Value& v, CallArgs& a) { return LessOrEqual(v, Arg(a, "le"), in.budget(), "<="); }
+bool Ge(Interpreter& in, const Value& v, CallArgs& a) { return LessOrEqual(Arg(a, "ge"), v, in.budget(), ">=", true); }
+bool In(Interpreter& in, const Value& v, CallArgs& a) { return Contains(Arg(a, "in"), v, in.budget()); }
+bool SameAs(Interpreter& in, const Value& v, CallArgs& a) {
   const Value& o = Arg(a, "sameas");
   if (v.kind() != o.kind()) return false;
-  if (v.is_none() || v.is_bool() || v.is_undefined()) return Equals(v, o);
+  if (v.is_none() || v.is_bool() || v.is_undefined()) return Equals(v, o, in.budget());
   if (v.is_list()) return v.list() == o.list();
   if (v.is_dict()) return v.dict() == o.dict();
-  return Equals(v, o);
+  return Equals(v, o, in.budget());
 }
-bool DivisibleBy(Interpreter&, const Value& v, CallArgs& a) {
-  Value r = Mod(v, Arg(a, "divisibleby"));
+bool DivisibleBy(Interpreter& in, const Value& v, CallArgs& a) {
+  Value r = Mod(v, Arg(a, "divisibleby"), in.budget());
   return r.number_value() == 0;
 }
-bool Odd(Interpreter&, const Value& v, CallArgs&) { return Mod(v, Value(int64_t{2})).number_value() == 1; }
-bool Even(Interpreter&, const Value& v, CallArgs&) { return Mod(v, Value(int64_t{2})).number_value() == 0; }
-bool LowerT(Interpreter&, const Value& v, CallArgs&) {
-  std::string s = ToStr(v);
+bool Odd(Interpreter& in, const Value& v, CallArgs&) {
+  return Mod(v, Value(int64_t{2}), in.budget()).number_value() == 1;
+}
+bool Even(Interpreter& in, const Value& v, CallArgs&) {
+  return Mod(v, Value(int64_t{2}), in.budget()).number_value() == 0;
+}
+bool LowerT(Interpreter& in, const Value& v, CallArgs&) {
+  std::string s = ToStr(v, in.budget());
   return PyLower(s) == s && PyUpper(s) != s;
 }
-bool UpperT(Interpreter&, const Value& v, CallArgs&) {
-  std::string s = ToStr(v);
+bool UpperT(Interpreter& in, const Value& v, CallArgs&) {
+  std::string s = ToStr(v, in.budget());
   return PyUpper(s) == s && PyLower(s) != s;
 }
 bool EscapedT(Interpreter&, const Value&, CallArgs&) { return false; }

@@ -1,10 +1,14 @@
 #include "server/template/text.h"
 
+#include <string.h>
+
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
 #include "server/common/utf8.h"
+#include "server/template/budget.h"
 
 namespace kaon::jinja {
 
@@ -166,9 +170,34 @@ std::string PyTitle(std::string_view s) {
 }
 
 std::string PyStrip(std::string_view s, const std::optional<std::string>& chars, bool left, bool right) {
-  std::u32string u = DecodeUtf8(s);
   std::u32string set = chars ? DecodeUtf8(*chars) : std::u32string();
-  auto strip = [&](char32_t c) { return chars ? set.find(c) != std::u32string::npos : IsPySpace(c); };
+  // Sorted, so that a long `chars` costs a binary search per character, not a scan.
+  std::sort(set.begin(), set.end());
+  auto strip = [&](char32_t c) { return chars ? std::binary_search(set.begin(), set.end(), c) : IsPySpace(c); };
+  if (utf8::IsValid(s)) {
+    // Valid UTF-8 (all client JSON, nearly every template string) decodes and
+    // re-encodes to the same bytes: only the stripped ends need decoding, and
+    // the result is a byte range of `s`.
+    size_t b = 0, e = s.size();
+    if (left) {
+      while (b < e) {
+        size_t next = b;
+        if (!strip(utf8::Next(s, next))) break;
+        b = next;
+      }
+    }
+    if (right) {
+      while (e > b) {
+        size_t start = e - 1;
+        while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+        size_t next = start;
+        if (!strip(utf8::Next(s, next))) break;
+        e = start;
+      }
+    }
+    return std::string(s.substr(b, e - b));
+  }
+  std::u32string u = DecodeUtf8(s);
   size_t b = 0, e = u.size();
   if (left)
     while (b < e && strip(u[b])) ++b;
@@ -177,17 +206,43 @@ std::string PyStrip(std::string_view s, const std::optional<std::string>& chars,
   return EncodeUtf8(std::u32string_view(u).substr(b, e - b));
 }
 
-std::vector<std::string> PySplit(std::string_view s, const std::optional<std::string>& sep, long maxsplit) {
+size_t FindSubstring(std::string_view hay, std::string_view needle, size_t pos) {
+  if (pos > hay.size()) return std::string_view::npos;
+  if (needle.empty()) return pos;
+  // A short needle costs std::find at most its length per byte, and memmem's
+  // setup would dominate the short searches templates mostly make.
+  if (needle.size() <= 32) return hay.find(needle, pos);
+  const void* f = memmem(hay.data() + pos, hay.size() - pos, needle.data(), needle.size());
+  return f ? static_cast<size_t>(static_cast<const char*>(f) - hay.data()) : std::string_view::npos;
+}
+
+size_t RFindSubstring(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return std::string_view::npos;
+  if (needle.empty()) return hay.size();
+  // The last occurrence is the first one in the reversed text.
+  const std::string rhay(hay.rbegin(), hay.rend()), rneedle(needle.rbegin(), needle.rend());
+  const size_t f = FindSubstring(rhay, rneedle);
+  return f == std::string_view::npos ? f : hay.size() - f - needle.size();
+}
+
+std::vector<std::string> PySplit(std::string_view s, const std::optional<std::string>& sep, long maxsplit,
+                                 Budget& budget) {
+  budget.ChargeBytes(s.size());
   std::vector<std::string> out;
+  auto add = [&](std::string part) {
+    budget.CheckItems(out.size() + 1);
+    budget.Charge(1);
+    out.push_back(std::move(part));
+  };
   if (sep) {
     size_t pos = 0;
     while (maxsplit < 0 || static_cast<long>(out.size()) < maxsplit) {
-      size_t f = s.find(*sep, pos);
+      size_t f = FindSubstring(s, *sep, pos);
       if (f == std::string_view::npos) break;
-      out.emplace_back(s.substr(pos, f - pos));
+      add(std::string(s.substr(pos, f - pos)));
       pos = f + sep->size();
     }
-    out.emplace_back(s.substr(pos));
+    add(std::string(s.substr(pos)));
     return out;
   }
   std::u32string u = DecodeUtf8(s);
@@ -198,54 +253,63 @@ std::vector<std::string> PySplit(std::string_view s, const std::optional<std::st
     if (maxsplit >= 0 && static_cast<long>(out.size()) >= maxsplit) {
       size_t e = u.size();
       while (e > i && IsPySpace(u[e - 1])) --e;
-      out.push_back(EncodeUtf8(std::u32string_view(u).substr(i, e - i)));
+      add(EncodeUtf8(std::u32string_view(u).substr(i, e - i)));
       break;
     }
     size_t j = i;
     while (j < u.size() && !IsPySpace(u[j])) ++j;
-    out.push_back(EncodeUtf8(std::u32string_view(u).substr(i, j - i)));
+    add(EncodeUtf8(std::u32string_view(u).substr(i, j - i)));
     i = j;
   }
   return out;
 }
 
-std::vector<std::string> PyRSplit(std::string_view s, const std::optional<std::string>& sep, long maxsplit) {
-  if (maxsplit < 0) return PySplit(s, sep, maxsplit);
+std::vector<std::string> PyRSplit(std::string_view s, const std::optional<std::string>& sep, long maxsplit,
+                                  Budget& budget) {
+  if (maxsplit < 0) return PySplit(s, sep, maxsplit, budget);
   std::vector<std::string> out;
   if (sep) {
-    size_t end = s.size();
-    while (static_cast<long>(out.size()) < maxsplit) {
-      if (end < sep->size()) break;
-      size_t f = s.rfind(*sep, end - sep->size());
-      if (f == std::string_view::npos) break;
-      out.emplace_back(s.substr(f + sep->size(), end - f - sep->size()));
-      end = f;
-    }
-    out.emplace_back(s.substr(0, end));
+    // Splitting the reversed text from the left finds the separators that a scan
+    // from the right finds, in linear time.
+    budget.ChargeBytes(s.size());
+    const std::string rs(s.rbegin(), s.rend()), rsep(sep->rbegin(), sep->rend());
+    for (const std::string& part : PySplit(rs, rsep, maxsplit, budget)) out.emplace_back(part.rbegin(), part.rend());
   } else {
+    budget.ChargeBytes(s.size());
     std::u32string u = DecodeUtf8(s);
     size_t j = u.size();
+    auto add = [&](std::string part) {
+      budget.CheckItems(out.size() + 1);
+      budget.Charge(1);
+      out.push_back(std::move(part));
+    };
     while (true) {
       while (j > 0 && IsPySpace(u[j - 1])) --j;
       if (j == 0) break;
       if (static_cast<long>(out.size()) >= maxsplit) {
         size_t b = 0;
         while (b < j && IsPySpace(u[b])) ++b;
-        out.push_back(EncodeUtf8(std::u32string_view(u).substr(b, j - b)));
+        add(EncodeUtf8(std::u32string_view(u).substr(b, j - b)));
         break;
       }
       size_t i = j;
       while (i > 0 && !IsPySpace(u[i - 1])) --i;
-      out.push_back(EncodeUtf8(std::u32string_view(u).substr(i, j - i)));
+      add(EncodeUtf8(std::u32string_view(u).substr(i, j - i)));
       j = i;
     }
   }
   return {out.rbegin(), out.rend()};
 }
 
-std::vector<std::string> PySplitlines(std::string_view s, bool keepends) {
+std::vector<std::string> PySplitlines(std::string_view s, bool keepends, Budget& budget) {
+  budget.ChargeBytes(s.size());
   std::u32string u = DecodeUtf8(s);
   std::vector<std::string> out;
+  auto add = [&](std::string part) {
+    budget.CheckItems(out.size() + 1);
+    budget.Charge(1);
+    out.push_back(std::move(part));
+  };
   size_t start = 0;
   for (size_t i = 0; i < u.size(); ++i) {
     char32_t c = u[i];
@@ -255,51 +319,60 @@ std::vector<std::string> PySplitlines(std::string_view s, bool keepends) {
     size_t eol = i;
     if (c == '\r' && i + 1 < u.size() && u[i + 1] == '\n') ++i;
     size_t end = keepends ? i + 1 : eol;
-    out.push_back(EncodeUtf8(std::u32string_view(u).substr(start, end - start)));
+    add(EncodeUtf8(std::u32string_view(u).substr(start, end - start)));
     start = i + 1;
   }
-  if (start < u.size()) out.push_back(EncodeUtf8(std::u32string_view(u).substr(start)));
+  if (start < u.size()) add(EncodeUtf8(std::u32string_view(u).substr(start)));
   return out;
 }
 
-std::string PyReplace(std::string_view s, std::string_view old, std::string_view repl, long count) {
+std::string PyReplace(std::string_view s, std::string_view old, std::string_view repl, long count,
+                      Budget& budget) {
+  budget.ChargeBytes(s.size());
   std::string out;
+  auto append = [&](std::string_view piece) {
+    budget.ChargeBytes(piece.size());
+    budget.CheckString(out.size() + piece.size());
+    out.append(piece);
+  };
   if (old.empty()) {
     // Python inserts the replacement between code points (and at both ends).
     std::u32string u = DecodeUtf8(s);
     long n = 0;
     for (size_t i = 0; i <= u.size(); ++i) {
       if (count < 0 || n < count) {
-        out += repl;
+        append(repl);
         ++n;
       }
       if (i < u.size()) AppendUtf8(u[i], out);
     }
+    budget.CheckString(out.size());
     return out;
   }
   size_t pos = 0;
   long n = 0;
   while (count < 0 || n < count) {
-    size_t f = s.find(old, pos);
+    size_t f = FindSubstring(s, old, pos);
     if (f == std::string_view::npos) break;
-    out.append(s.substr(pos, f - pos));
-    out.append(repl);
+    append(s.substr(pos, f - pos));
+    append(repl);
     pos = f + old.size();
     ++n;
   }
-  out.append(s.substr(pos));
+  append(s.substr(pos));
   return out;
 }
 
 long PyCount(std::string_view s, std::string_view sub) {
   if (sub.empty()) return static_cast<long>(CodePointCount(s)) + 1;
   long n = 0;
-  for (size_t pos = s.find(sub); pos != std::string_view::npos; pos = s.find(sub, pos + sub.size())) ++n;
+  for (size_t pos = FindSubstring(s, sub); pos != std::string_view::npos; pos = FindSubstring(s, sub, pos + sub.size()))
+    ++n;
   return n;
 }
 
 long PyFind(std::string_view s, std::string_view sub, bool reverse) {
-  size_t f = reverse ? s.rfind(sub) : s.find(sub);
+  size_t f = reverse ? RFindSubstring(s, sub) : FindSubstring(s, sub);
   if (f == std::string_view::npos) return -1;
   return static_cast<long>(CodePointCount(s.substr(0, f)));
 }

@@ -8,11 +8,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/template/budget.h"
 
 namespace kaon::jinja {
 
@@ -24,12 +26,15 @@ struct LoopState;
 // and threading StatusOr through each one would bury the logic); Render turns
 // them into absl::Status at the boundary.
 struct TemplateError : std::exception {
-  TemplateError(absl::StatusCode c, std::string m, bool raised = false)
-      : code(c), message(std::move(m)), from_raise(raised) {}
+  TemplateError(absl::StatusCode c, std::string m, bool verbatim_message = false)
+      : code(c), message(std::move(m)), verbatim(verbatim_message) {}
   const char* what() const noexcept override { return message.c_str(); }
   absl::StatusCode code;
   std::string message;
-  bool from_raise;  // raise_exception(): the message is the template's own
+  // Render returns the message as it is, without "chat template: line N: ":
+  // raise_exception()'s text is the template's own, and the time budget can run
+  // out anywhere.
+  bool verbatim;
 };
 [[noreturn]] void ThrowError(std::string message);
 [[noreturn]] void ThrowLimit(std::string message);
@@ -42,17 +47,33 @@ struct UndefinedInfo {
   std::string obj_type;      // object_type_repr of that object
 };
 
+// Lists and dicts free their nested containers iteratively (value.cc): a value a
+// template nested thousands of levels deep must not overflow the stack when it dies.
 struct ListData {
   std::vector<Value> items;
   bool is_tuple = false;
+  ListData() = default;
+  ListData(const ListData&) = default;
+  ListData(ListData&&) = default;
+  ListData& operator=(const ListData&) = default;
+  ListData& operator=(ListData&&) = default;
+  ~ListData();
 };
 
+// Lookups scan the keys (dicts in templates are small and ordered), charging
+// the scan to the budget.
 struct DictData {
   std::vector<std::pair<Value, Value>> items;
   bool is_namespace = false;
-  const Value* Find(const Value& key) const;
-  const Value* FindStr(std::string_view key) const;
-  void Set(const Value& key, Value v);
+  DictData() = default;
+  DictData(const DictData&) = default;
+  DictData(DictData&&) = default;
+  DictData& operator=(const DictData&) = default;
+  DictData& operator=(DictData&&) = default;
+  ~DictData();
+  const Value* Find(const Value& key, Budget& budget) const;
+  const Value* FindStr(std::string_view key, Budget& budget) const;
+  void Set(const Value& key, Value v, Budget& budget);
 };
 
 struct CallArgs {
@@ -77,8 +98,8 @@ class Value {
   Value(int64_t i) : v_(i) {}
   Value(int i) : v_(static_cast<int64_t>(i)) {}
   Value(double d) : v_(d) {}
-  Value(std::string s) : v_(std::move(s)) {}
-  Value(const char* s) : v_(std::string(s)) {}
+  Value(std::string s) : v_(StringStorage(std::move(s))) {}
+  Value(const char* s) : Value(std::string(s)) {}
   Value(std::shared_ptr<ListData> l) : v_(std::move(l)) {}
   Value(std::shared_ptr<DictData> d) : v_(std::move(d)) {}
   Value(std::shared_ptr<Callable> c) : v_(std::move(c)) {}
@@ -95,7 +116,10 @@ class Value {
   static Value MakeList(std::vector<Value> items, bool tuple = false);
   static Value MakeDict();
 
-  Kind kind() const { return static_cast<Kind>(v_.index()); }
+  Kind kind() const {
+    const size_t i = v_.index();
+    return static_cast<Kind>(i == kSharedStringIndex ? size_t{kString} : i);
+  }
   bool is_undefined() const { return kind() == kUndefined; }
   bool is_none() const { return kind() == kNone; }
   bool is_bool() const { return kind() == kBool; }
@@ -113,7 +137,10 @@ class Value {
   // Int view of bool/int (Python bools are ints).
   int64_t int_value() const { return is_bool() ? (as_bool() ? 1 : 0) : as_int(); }
   double number_value() const { return is_float() ? as_float() : static_cast<double>(int_value()); }
-  const std::string& str() const { return std::get<std::string>(v_); }
+  const std::string& str() const {
+    if (const auto* s = std::get_if<OwnedString>(&v_)) return *s;
+    return *std::get<SharedString>(v_);  // throws bad_variant_access for a non-string, as before
+  }
   const std::shared_ptr<ListData>& list() const { return std::get<std::shared_ptr<ListData>>(v_); }
   const std::shared_ptr<DictData>& dict() const { return std::get<std::shared_ptr<DictData>>(v_); }
   const std::shared_ptr<Callable>& callable() const { return std::get<std::shared_ptr<Callable>>(v_); }
@@ -121,45 +148,66 @@ class Value {
   const UndefinedInfo* undefined_info() const { return std::get<0>(v_).get(); }
 
  private:
-  std::variant<std::shared_ptr<const UndefinedInfo>, NoneT, bool, int64_t, double, std::string,
-               std::shared_ptr<ListData>, std::shared_ptr<DictData>, std::shared_ptr<Callable>,
-               std::shared_ptr<LoopState>>
-      v_;
+  // Long strings are immutable and shared, like Python's: copying a value never
+  // copies a long text, so a list of a thousand references to one long message
+  // costs a thousand pointers, not a thousand copies, and copies take no time
+  // worth budgeting. Short ones are plain std::strings: a copy costs at most an
+  // allocation, as sharing would, and creating one needs no separate reference
+  // count, which matters for the many short strings of a normal render. (A list
+  // of one short string repeated to the item cap stays under 300 MB.)
+  using SharedString = std::shared_ptr<const std::string>;
+  using OwnedString = std::string;
+  static constexpr size_t kShareFrom = 256;
+  // Alternatives in Kind's order, then the shared string (also kString).
+  using Storage = std::variant<std::shared_ptr<const UndefinedInfo>, NoneT, bool, int64_t, double, OwnedString,
+                               std::shared_ptr<ListData>, std::shared_ptr<DictData>, std::shared_ptr<Callable>,
+                               std::shared_ptr<LoopState>, SharedString>;
+  static constexpr size_t kSharedStringIndex = 10;
+  static_assert(std::is_same_v<std::variant_alternative_t<kString, Storage>, OwnedString>);
+  static_assert(std::is_same_v<std::variant_alternative_t<kSharedStringIndex, Storage>, SharedString>);
+  static Storage StringStorage(std::string&& s) {
+    if (s.size() < kShareFrom) return Storage(std::in_place_type<OwnedString>, std::move(s));
+    return Storage(std::in_place_type<SharedString>, std::make_shared<const std::string>(std::move(s)));
+  }
+  Storage v_;
 };
 
-// Python semantics.
+// Python semantics. Operations whose cost grows with their operands take the
+// render's Budget, charge that cost to it and check the size of what they build.
 bool Truthy(const Value& v);
-std::string ToStr(const Value& v);    // str(v); Undefined -> ""
-std::string Repr(const Value& v);     // repr(v)
-std::string TypeName(const Value& v); // type(v).__name__
+std::string ToStr(const Value& v, Budget& budget);  // str(v); Undefined -> ""
+std::string Repr(const Value& v, Budget& budget);   // repr(v)
+std::string TypeName(const Value& v);  // type(v).__name__
 std::string ObjectTypeRepr(const Value& v);  // jinja2's "dict object", "None"
 std::string UndefinedMessage(const UndefinedInfo* info);
 [[noreturn]] void ThrowUndefined(const Value& v);
-bool Equals(const Value& a, const Value& b);
+bool Equals(const Value& a, const Value& b, Budget& budget);
 // a < b, raising TypeError-style errors for unorderable types (op names the operator).
-bool Less(const Value& a, const Value& b, const char* op = "<", bool swapped = false);
-bool LessOrEqual(const Value& a, const Value& b, const char* op = "<=", bool swapped = false);
+bool Less(const Value& a, const Value& b, Budget& budget, const char* op = "<", bool swapped = false);
+bool LessOrEqual(const Value& a, const Value& b, Budget& budget, const char* op = "<=", bool swapped = false);
 // Iteration as Python does it: list items, dict keys, string code points, Undefined empty.
-std::vector<Value> Iterate(const Value& v);
-int64_t Length(const Value& v);
-bool Contains(const Value& container, const Value& item);
+std::vector<Value> Iterate(const Value& v, Budget& budget);
+int64_t Length(const Value& v, Budget& budget);
+bool Contains(const Value& container, const Value& item, Budget& budget);
 
-Value Add(const Value& a, const Value& b);
+Value Add(const Value& a, const Value& b, Budget& budget);
 Value Sub(const Value& a, const Value& b);
-Value Mul(const Value& a, const Value& b);
+Value Mul(const Value& a, const Value& b, Budget& budget);
 Value Div(const Value& a, const Value& b);
 Value FloorDiv(const Value& a, const Value& b);
-Value Mod(const Value& a, const Value& b);
+Value Mod(const Value& a, const Value& b, Budget& budget);
 Value Pow(const Value& a, const Value& b);
 Value Negate(const Value& a);
 
 // Python's obj[key] for lists/strings/dicts; nullopt-like Undefined on failure
 // (jinja2 turns lookup failures into Undefined).
-Value GetItem(const Value& obj, const Value& key);
-Value Slice(const Value& obj, const Value& start, const Value& stop, const Value& step);
+Value GetItem(const Value& obj, const Value& key, Budget& budget);
+Value Slice(const Value& obj, const Value& start, const Value& stop, const Value& step, Budget& budget);
 
-// Largest string any operation may build; set per render by the interpreter.
-extern thread_local size_t g_max_string_bytes;
-void CheckStringSize(size_t n);
+// Charges the size of a value (its bytes or items): what the interpreter does with
+// every builtin's operands, whose cost grows with them.
+void ChargeSize(const Value& v, Budget& budget);
+// The same, and checks that size against the caps: for values a builtin built.
+void CheckSize(const Value& v, Budget& budget);
 
 }  // namespace kaon::jinja
