@@ -4,6 +4,8 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "server/api/field_reader.h"
+#include "server/common/bounded_json.h"
 
 namespace kaon::api {
 namespace {
@@ -47,9 +49,13 @@ std::optional<std::string> FlattenContent(const Json& content, size_t index, std
 
 }  // namespace
 
-std::variant<Json, ApiError> NormalizeChatMessages(const Json& messages) {
+std::variant<Json, ApiError> NormalizeChatMessages(const Json& messages, const RequestLimits& limits) {
   if (!messages.is_array()) return InvalidRequest("messages", "messages must be a list of messages");
   if (messages.empty()) return InvalidRequest("messages", "messages must not be empty");
+  if (messages.size() > limits.max_messages) {
+    return InvalidRequest("messages", absl::StrCat("messages holds ", messages.size(), " messages; at most ",
+                                                   limits.max_messages, " are allowed (--max-chat-messages)"));
+  }
   Json out = Json::array();
   for (size_t i = 0; i < messages.size(); ++i) {
     const Json& m = messages[i];
@@ -59,7 +65,7 @@ std::variant<Json, ApiError> NormalizeChatMessages(const Json& messages) {
       return InvalidRequest("messages", absl::StrCat("messages[", i, "].role must be a string"));
     }
     if (!KnownRole(role->get<std::string>())) {
-      return InvalidRequest("messages", absl::StrCat("messages[", i, "].role \"", role->get<std::string>(),
+      return InvalidRequest("messages", absl::StrCat("messages[", i, "].role \"", Quote(role->get<std::string>()),
                                                      "\" is not one of system, user, assistant, tool, developer"));
     }
     Json copy = m;
@@ -72,6 +78,8 @@ std::variant<Json, ApiError> NormalizeChatMessages(const Json& messages) {
     } else if (role->get<std::string>() != "assistant") {
       // Only an assistant message that makes tool calls may omit its content.
       return InvalidRequest("messages", absl::StrCat("messages[", i, "].content is required"));
+    } else {
+      copy["content"] = "";
     }
     if (auto calls = copy.find("tool_calls"); calls != copy.end() && !calls->is_null()) {
       if (!calls->is_array()) {
@@ -83,12 +91,15 @@ std::variant<Json, ApiError> NormalizeChatMessages(const Json& messages) {
         if (fn == call.end() || !fn->is_object()) continue;
         auto args = fn->find("arguments");
         if (args == fn->end() || !args->is_string()) continue;
-        Json parsed = Json::parse(args->get<std::string>(), nullptr, /*allow_exceptions=*/false);
-        if (parsed.is_discarded()) {
-          return InvalidRequest("messages", absl::StrCat("messages[", i,
-                                                         "].tool_calls: function.arguments is not valid JSON"));
+        BoundedJsonResult parsed = ParseJsonBounded(args->get<std::string>(), limits.json);
+        if (!parsed.ok()) {
+          return InvalidRequest("messages", absl::StrCat("messages[", i, "].tool_calls: function.arguments is not ",
+                                                         parsed.error->kind == JsonParseFailure::kSyntax
+                                                             ? "valid JSON: "
+                                                             : "acceptable JSON: ",
+                                                         parsed.error->message));
         }
-        *args = std::move(parsed);
+        *args = std::move(parsed.value);
       }
     }
     out.push_back(std::move(copy));

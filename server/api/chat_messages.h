@@ -9,11 +9,16 @@
 
 #include "nlohmann/json.hpp"
 #include "server/api/api_error.h"
+#include "server/api/request_limits.h"
 
 namespace kaon::api {
 
-// Checks roles and content shapes and returns the messages rewritten for the
-// template, or a 400 with param "messages".
-std::variant<nlohmann::ordered_json, ApiError> NormalizeChatMessages(const nlohmann::ordered_json& messages);
+// Checks roles, content shapes and the message count, and returns the
+// messages rewritten for the template, or a 400 with param "messages". A null
+// or absent content (an assistant turn that only calls tools, as the Vercel AI
+// SDK sends it) becomes "", as vLLM renders it, so every template can treat
+// content as a string. Tool-call arguments are parsed within limits.json.
+std::variant<nlohmann::ordered_json, ApiError> NormalizeChatMessages(const nlohmann::ordered_json& messages,
+                                                                     const RequestLimits& limits);
 
 }  // namespace kaon::api

@@ -69,8 +69,14 @@ std::optional<std::string> RenderChatPrompt(FieldReader& r, const ServingContext
   bool tools_enabled = true;
   ReadToolChoice(r, &tools_enabled);
   if (const Json* tools = r.Get("tools")) {
-    if (!tools->is_array()) r.Fail("tools", "tools must be a list");
-    else if (tools_enabled && !tools->empty()) in.tools = *tools;
+    if (!tools->is_array()) {
+      r.Fail("tools", "tools must be a list");
+    } else if (tools->size() > ctx.limits.max_tools) {
+      r.Fail("tools", absl::StrCat("tools holds ", tools->size(), " tools; at most ", ctx.limits.max_tools,
+                                   " are allowed (--max-tools)"));
+    } else if (tools_enabled && !tools->empty()) {
+      in.tools = *tools;
+    }
   }
   if (const Json* docs = r.Get("documents")) {
     if (!docs->is_array()) r.Fail("documents", "documents must be a list");
@@ -90,7 +96,7 @@ std::optional<std::string> RenderChatPrompt(FieldReader& r, const ServingContext
            "(a Jinja chat template) to use chat messages");
     return std::nullopt;
   }
-  std::variant<Json, ApiError> normalized = NormalizeChatMessages(*messages);
+  std::variant<Json, ApiError> normalized = NormalizeChatMessages(*messages, ctx.limits);
   if (auto* e = std::get_if<ApiError>(&normalized)) {
     r.Fail(*e);
     return std::nullopt;
@@ -137,7 +143,6 @@ ParseResult ParseChatRequest(const Json& body, const ServingContext& ctx) {
   if (!rendered) return *r.error();
   std::string prompt = std::move(*rendered);
   out.prompts.push_back(ctx.tokenizer->Encode(prompt, /*add_special_tokens=*/false));
-  out.prompt_texts.push_back(prompt);
   out.rendered_chat_prompt = std::move(prompt);
   if (std::optional<ApiError> e = FinishCommonFields(ctx, max_tokens_given, out)) return *e;
   return out;

@@ -2,21 +2,23 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 
 namespace kaon::api {
 namespace {
 
-// OpenAI's limit on stop sequences (its own is 4; vLLM allows more, 16 keeps
-// the stop-string scan cheap).
-constexpr size_t kMaxStopStrings = 16;
-
 using Json = nlohmann::ordered_json;
 
-void ReadStop(FieldReader& r, ParsedRequest& out) {
+// OpenAI allows 4 stop sequences; vLLM more. The limits keep the per-token
+// stop-string scan cheap.
+void ReadStop(FieldReader& r, const RequestLimits& limits, ParsedRequest& out) {
   const Json* v = r.Get("stop");
   if (!v) return;
+  if (v->is_array() && v->size() > limits.max_stop) {
+    return r.Fail("stop", absl::StrCat("stop may hold at most ", limits.max_stop, " strings, got ", v->size()));
+  }
   if (v->is_string()) {
     out.params.stop = {v->get<std::string>()};
   } else if (v->is_array()) {
@@ -27,19 +29,23 @@ void ReadStop(FieldReader& r, ParsedRequest& out) {
   } else {
     return r.Fail("stop", "stop must be a string or a list of strings");
   }
-  if (out.params.stop.size() > kMaxStopStrings) {
-    return r.Fail("stop", absl::StrCat("stop may hold at most ", kMaxStopStrings, " strings, got ",
-                                       out.params.stop.size()));
-  }
   for (const std::string& s : out.params.stop) {
     if (s.empty()) return r.Fail("stop", "stop strings must not be empty");
+    if (s.size() > limits.max_stop_bytes) {
+      return r.Fail("stop", absl::StrCat("stop strings may be at most ", limits.max_stop_bytes, " bytes long, got ",
+                                         s.size()));
+    }
   }
 }
 
-void ReadStopTokenIds(FieldReader& r, ParsedRequest& out) {
+void ReadStopTokenIds(FieldReader& r, const RequestLimits& limits, ParsedRequest& out) {
   const Json* v = r.Get("stop_token_ids");
   if (!v) return;
   if (!v->is_array()) return r.Fail("stop_token_ids", "stop_token_ids must be a list of integers");
+  if (v->size() > limits.max_stop_token_ids) {
+    return r.Fail("stop_token_ids", absl::StrCat("stop_token_ids may hold at most ", limits.max_stop_token_ids,
+                                                 " ids, got ", v->size()));
+  }
   for (const Json& id : *v) {
     std::optional<int64_t> i = AsInteger(id);
     if (!i || *i < INT32_MIN || *i > INT32_MAX) {
@@ -50,10 +56,14 @@ void ReadStopTokenIds(FieldReader& r, ParsedRequest& out) {
 }
 
 // {"50256": -100}: OpenAI's keys are token ids written as strings.
-void ReadLogitBias(FieldReader& r, ParsedRequest& out) {
+void ReadLogitBias(FieldReader& r, const RequestLimits& limits, ParsedRequest& out) {
   const Json* v = r.Get("logit_bias");
   if (!v) return;
   if (!v->is_object()) return r.Fail("logit_bias", "logit_bias must be an object mapping token ids to numbers");
+  if (v->size() > limits.max_logit_bias) {
+    return r.Fail("logit_bias", absl::StrCat("logit_bias may hold at most ", limits.max_logit_bias,
+                                             " entries, got ", v->size()));
+  }
   for (auto it = v->begin(); it != v->end(); ++it) {
     const std::string& key = it.key();
     int64_t id = 0;
@@ -61,7 +71,7 @@ void ReadLogitBias(FieldReader& r, ParsedRequest& out) {
                         std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isdigit(c); });
     if (digits) id = std::stoll(key);
     if (!digits || id > INT32_MAX) {
-      return r.Fail("logit_bias", absl::StrCat("logit_bias keys must be token ids, got \"", key, "\""));
+      return r.Fail("logit_bias", absl::StrCat("logit_bias keys must be token ids, got \"", Quote(key), "\""));
     }
     if (!it.value().is_number()) {
       return r.Fail("logit_bias", absl::StrCat("logit_bias value for token ", key, " must be a number"));
@@ -109,7 +119,7 @@ void CheckModel(FieldReader& r, const ServingContext& ctx) {
     if (!m->is_string()) {
       r.Fail("model", "model must be a string");
     } else if (m->get<std::string>() != ctx.served_model_name) {
-      r.Fail(ApiError{404, absl::StrCat("The model `", m->get<std::string>(), "` does not exist."), "not_found_error",
+      r.Fail(ApiError{404, absl::StrCat("The model `", Quote(m->get<std::string>()), "` does not exist."), "not_found_error",
                       "model", "model_not_found"});
     }
   }
@@ -129,9 +139,9 @@ void ReadCommonFields(FieldReader& r, const ServingContext& ctx, ParsedRequest& 
   r.Number("frequency_penalty", &p.frequency_penalty);
   r.Number("repetition_penalty", &p.repetition_penalty);
   ReadSeed(r, out);
-  ReadStop(r, out);
-  ReadStopTokenIds(r, out);
-  ReadLogitBias(r, out);
+  ReadStop(r, ctx.limits, out);
+  ReadStopTokenIds(r, ctx.limits, out);
+  ReadLogitBias(r, ctx.limits, out);
   r.Bool("ignore_eos", &p.ignore_eos);
   r.Int("min_tokens", &p.min_tokens);
   r.Bool("skip_special_tokens", &p.skip_special_tokens);
@@ -178,14 +188,16 @@ std::optional<ApiError> FinishCommonFields(const ServingContext& ctx, bool max_t
   }
   // The context check comes before Validate so that a chat prompt that fills
   // the context (default max_tokens 0) reports the token counts, not
-  // "max_tokens must be at least 1".
-  const int64_t total = prompt_len + out.params.max_tokens;
-  if (out.params.max_tokens >= 0 && (total > ctx.max_model_len || prompt_len >= ctx.max_model_len)) {
+  // "max_tokens must be at least 1". Compared without the sum, which could
+  // overflow for a max_tokens near 2^63.
+  if (out.params.max_tokens >= 0 &&
+      (out.params.max_tokens > ctx.max_model_len - prompt_len || prompt_len >= ctx.max_model_len)) {
     // Worded as Engine::Submit words it, so the client sees one message.
     const int64_t shown = std::max<int64_t>(out.params.max_tokens, max_tokens_given ? 0 : 1);
+    const int64_t requested = shown > INT64_MAX - prompt_len ? INT64_MAX : prompt_len + shown;
     ApiError e = InvalidRequest(
         prompt_param, absl::StrCat("This model's maximum context length is ", ctx.max_model_len,
-                                   " tokens. However, you requested ", prompt_len + shown, " tokens (", prompt_len,
+                                   " tokens. However, you requested ", requested, " tokens (", prompt_len,
                                    " in the prompt, ", shown,
                                    " for the completion). Please reduce the prompt or max_tokens."));
     e.code = "context_length_exceeded";

@@ -25,15 +25,17 @@ void ReadPrompts(FieldReader& r, const ServingContext& ctx, ParsedRequest& out) 
   const Json* v = r.Get("prompt");
   if (!v) return r.Fail("prompt", "prompt is required");
   const Tokenizer& tok = *ctx.tokenizer;
+  // The prompt's text is kept only for echo: a long prompt is otherwise held
+  // once, as token ids.
   auto add_text = [&](const std::string& text) {
     out.prompts.push_back(tok.Encode(text, /*add_special_tokens=*/true));
-    out.prompt_texts.push_back(text);
+    if (out.echo) out.prompt_texts.push_back(text);
   };
   auto add_ids = [&](const Json& list) {
     std::vector<int32_t> ids;
     if (!ReadTokenIds(list, ids)) return false;
     // Decoded with special tokens kept so that echo shows what the model saw.
-    out.prompt_texts.push_back(tok.Decode(ids, /*skip_special_tokens=*/false));
+    if (out.echo) out.prompt_texts.push_back(tok.Decode(ids, /*skip_special_tokens=*/false));
     out.prompts.push_back(std::move(ids));
     return true;
   };
@@ -44,6 +46,11 @@ void ReadPrompts(FieldReader& r, const ServingContext& ctx, ParsedRequest& out) 
   if (first.is_number()) {
     if (!add_ids(*v)) r.Fail("prompt", kPromptForms);
     return;
+  }
+  // Checked before any prompt is tokenized: each one becomes engine work.
+  if (v->size() > ctx.limits.max_prompts) {
+    return r.Fail("prompt", absl::StrCat("prompt holds ", v->size(), " prompts; at most ", ctx.limits.max_prompts,
+                                         " are allowed in one request (--max-prompts-per-request)"));
   }
   for (const Json& item : *v) {
     if (item.is_string() && first.is_string()) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "nlohmann/json.hpp"
 #include "server/api/api_error.h"
@@ -39,6 +40,10 @@ class FieldReader {
   const nlohmann::ordered_json& body_;
   std::optional<ApiError> error_;
 };
+
+// A client-supplied string as error messages quote it: at most `max_bytes`
+// (then "..."), so an error answer stays small whatever the client sent.
+std::string Quote(std::string_view s, size_t max_bytes = 64);
 
 // JSON integers, and floats with an integral value (16.0), as pydantic's lax
 // mode accepts them; nullopt otherwise.

@@ -21,7 +21,7 @@ struct ParsedRequest {
   std::string model;
   // One engine request per prompt (chat: exactly one, the rendered messages).
   std::vector<std::vector<int32_t>> prompts;
-  // The prompts as text, for echo: the client's string, or the decoded ids.
+  // With echo only: the prompts as text, the client's string or the decoded ids.
   std::vector<std::string> prompt_texts;
   std::string rendered_chat_prompt;  // chat only: the template's output
   SamplingParams params;

@@ -4,10 +4,13 @@
 // front end has stopped.
 #pragma once
 
+#include <cstddef>
+
 #include "server/api/serving_context.h"
 
 namespace kaon {
 class Engine;
+class MemoryTrimmer;
 }
 namespace kaon::metrics {
 class ServingMetrics;
@@ -19,6 +22,12 @@ struct ServingBackend {
   Engine* engine = nullptr;
   ServingContext ctx;
   metrics::ServingMetrics* metrics = nullptr;
+  // Told when a large request's parsing is done (null: nothing is trimmed).
+  MemoryTrimmer* trimmer = nullptr;
 };
+
+// Requests at least this large leave enough freed memory behind to be
+// worth returning to the system.
+inline constexpr size_t kLargeRequestBytes = size_t{1} << 20;
 
 }  // namespace kaon::api

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "server/api/request_limits.h"
+
 namespace kaon {
 class Tokenizer;
 class ChatTemplate;
@@ -18,6 +20,7 @@ struct ServingContext {
   const ChatTemplate* chat_template = nullptr;  // null: chat requests get a 400
   int64_t max_model_len = 0;
   int64_t vocab_size = 0;
+  RequestLimits limits;
 };
 
 }  // namespace kaon::api

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "nlohmann/json.hpp"
+#include "server/common/bounded_json.h"
 #include "server/template/chat_template.h"
 
 namespace kaon {
@@ -27,13 +28,14 @@ int RunChatTemplateCommand(const std::string& model_dir, const std::optional<std
     return 1;
   }
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  nlohmann::ordered_json request;
-  try {
-    request = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    err << "kaon chat-template: invalid JSON on stdin: " << OneLine(e.what()) << "\n";
+  // Key order matters (templates print tools and kwargs as given), and the
+  // nesting is bounded as for request bodies.
+  BoundedJsonResult parsed = ParseJsonBounded(text, JsonLimits{});
+  if (!parsed.ok()) {
+    err << "kaon chat-template: invalid JSON on stdin: " << OneLine(parsed.error->message) << "\n";
     return 1;
   }
+  nlohmann::ordered_json request = std::move(parsed.value);
   if (!request.is_object() || !request.contains("messages") || !request["messages"].is_array()) {
     err << "kaon chat-template: stdin must be a JSON object with a \"messages\" array\n";
     return 1;

@@ -14,6 +14,7 @@
 #include "server/cli/generate_command.h"
 #include "server/cli/random_model_command.h"
 #include "server/cli/serve_command.h"
+#include "server/cli/serve_limit_flags.h"
 #include "server/cli/throughput_command.h"
 #include "server/cli/tokenize_command.h"
 
@@ -115,6 +116,7 @@ void AddServeFlags(CLI::App* serve, ServeFlags* sf) {
                   "Seconds an idle keep-alive connection (or one sending its headers) may stay open", Above(0))
       ->capture_default_str();
   serve->add_flag("!--disable-log-requests", sf->log_requests, "Do not log one line per request to stderr");
+  AddServeLimitFlags(serve, sf);
   AddEngineFlags(serve, &sf->engine);
 }
 

@@ -9,15 +9,19 @@
 #include <filesystem>
 #include <memory>
 #include <ostream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "server/api/serving_context.h"
+#include "server/common/memory_trimmer.h"
+#include "server/common/work_pool.h"
 #include "server/engine/engine_watchdog.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_policy.h"
 #include "server/http/http_server.h"
 #include "server/metrics/serving_metrics.h"
 #include "server/template/chat_template.h"
+#include "server/template/limits.h"
 
 namespace kaon {
 
@@ -53,6 +57,8 @@ absl::StatusOr<http::ServerOptions> MakeServerOptions(const ServeFlags& flags, s
   if (!(flags.timeout_keep_alive_s > 0)) return absl::InvalidArgumentError("--timeout-keep-alive must be > 0");
   o.shutdown_timeout = WholeSeconds(flags.shutdown_timeout_s);
   o.keep_alive_timeout = WholeSeconds(flags.timeout_keep_alive_s);
+  if (!(flags.request_body_timeout_s > 0)) return absl::InvalidArgumentError("--request-body-timeout must be > 0");
+  o.read_timeout = WholeSeconds(flags.request_body_timeout_s);
   o.api_key = flags.api_key;
   if (!o.api_key) {
     if (const char* env = std::getenv("KAON_API_KEY"); env != nullptr) o.api_key = std::string(env);
@@ -78,6 +84,16 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
     return 1;
   }
   RaiseOpenFileLimit();
+  // Shared by both front ends; declared first so that it outlives them (each
+  // waits for its own tasks before it goes).
+  WorkPoolOptions pool_options;
+  pool_options.num_threads = flags.api_worker_threads > 0
+                                 ? flags.api_worker_threads
+                                 : std::max(2, static_cast<int>(std::thread::hardware_concurrency() / 4));
+  WorkPool pool(pool_options);
+  options->pool = &pool;
+  MemoryTrimmer::ConfigureAllocator();
+  MemoryTrimmer trimmer;
 
   // Declared before the server so they outlive it: its connections hold
   // engine request handles and borrow the rest.
@@ -99,6 +115,7 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
     go.port = *flags.grpc_port;
     go.api_key = options->api_key;
     go.max_message_bytes = flags.max_request_bytes;
+    go.pool = &pool;
     absl::StatusOr<std::unique_ptr<grpc_api::GrpcServer>> created = grpc_api::GrpcServer::Create(go);
     if (!created.ok()) {
       err << "kaon serve: " << created.status().message() << "\n";
@@ -136,6 +153,10 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   absl::StatusOr<std::unique_ptr<ChatTemplate>> loaded = ChatTemplate::FromModelDir(flags.model_dir, flags.chat_template_file);
   if (loaded.ok()) {
     chat_template = std::move(*loaded);
+    jinja::Limits limits;
+    limits.max_render_time = std::chrono::milliseconds(flags.max_render_ms);
+    limits.max_output_bytes = flags.max_render_bytes;
+    chat_template->SetLimits(limits);
   } else if (flags.chat_template_file.has_value() || !absl::IsNotFound(loaded.status())) {
     err << "kaon serve: " << loaded.status().message() << "\n";
     return 1;
@@ -150,6 +171,8 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   backend.ctx.chat_template = chat_template.get();
   backend.ctx.max_model_len = engine->max_model_len();
   backend.ctx.vocab_size = engine->info().config.vocab_size;
+  backend.ctx.limits = flags.limits;
+  backend.trimmer = &trimmer;
   serving_metrics = std::make_unique<metrics::ServingMetrics>(metrics::MetricsInfo{
       backend.ctx.served_model_name, engine->block_size(), engine->num_kv_blocks(), engine->max_model_len()});
   backend.metrics = serving_metrics.get();

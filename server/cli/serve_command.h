@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "server/api/request_limits.h"
 #include "server/engine/engine.h"
 
 namespace kaon {
@@ -29,7 +30,13 @@ struct ServeFlags {
   double shutdown_timeout_s = 30;
   double engine_step_timeout_s = 300;
   double timeout_keep_alive_s = 5;
+  double request_body_timeout_s = 30;  // a body not complete by then: 408
   bool log_requests = true;
+  // Bounds on one request (README, "Request limits").
+  api::RequestLimits limits;
+  int64_t max_render_ms = 1000;                  // chat template wall time per render
+  size_t max_render_bytes = size_t{16} << 20;    // chat template output (and any string it builds)
+  int api_worker_threads = 0;                    // heavy request work; 0: a quarter of the cores, at least 2
   EngineConfig engine;
 };
 

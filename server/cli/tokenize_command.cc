@@ -4,12 +4,13 @@
 #include <ostream>
 
 #include "nlohmann/json.hpp"
+#include "server/common/bounded_json.h"
 #include "server/tokenizer/tokenizer.h"
 
 namespace kaon {
 namespace {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 
 std::string Dump(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -17,8 +18,12 @@ std::string Dump(const Json& j) {
 
 // Handles one request line; returns the response object.
 Json HandleLine(const Tokenizer& tokenizer, const std::string& line) {
-  Json req = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (req.is_discarded() || !req.is_object()) return {{"error", "expected a JSON object"}};
+  // The same bounded parser as request bodies: no line can nest deep enough
+  // to matter.
+  BoundedJsonResult parsed = ParseJsonBounded(line, JsonLimits{});
+  if (!parsed.ok()) return {{"error", "expected a JSON object: " + parsed.error->message}};
+  Json& req = parsed.value;
+  if (!req.is_object()) return {{"error", "expected a JSON object"}};
   if (req.contains("text")) {
     if (!req["text"].is_string()) return {{"error", "text: expected a string"}};
     bool add = true;

@@ -17,7 +17,8 @@ RequestHandle::~RequestHandle() {
   for (const Choice& c : choices_) {
     if (!c.finished) unfinished.push_back(c.child_id);
   }
-  if (!unfinished.empty()) engine_->AbortChildren(unfinished);
+  // engine_ is null for a handle that was refused before it was queued.
+  if (!unfinished.empty() && engine_ != nullptr) engine_->AbortChildren(unfinished);
 }
 
 void RequestHandle::Abort() {
@@ -25,7 +26,7 @@ void RequestHandle::Abort() {
   for (const Choice& c : choices_) {
     if (!c.finished) unfinished.push_back(c.child_id);
   }
-  if (!unfinished.empty()) engine_->AbortChildren(unfinished);
+  if (!unfinished.empty() && engine_ != nullptr) engine_->AbortChildren(unfinished);
 }
 
 std::optional<RequestOutput> RequestHandle::Next() {
@@ -161,10 +162,7 @@ Engine::~Engine() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest request) {
-  if (std::optional<std::string> fatal = fatal_error()) {
-    return absl::UnavailableError(absl::StrCat("the engine has failed: ", *fatal));
-  }
+absl::Status Engine::Check(const GenerationRequest& request) const {
   const SamplingParams& p = request.params;
   const int64_t vocab = parts_.info.config.vocab_size;
   KAON_RETURN_IF_ERROR(p.Validate(vocab));
@@ -176,21 +174,22 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest 
           absl::StrCat("prompt token id ", id, " is outside the vocabulary (0..", vocab - 1, ")"));
     }
   }
-  const int64_t total = prompt + p.max_tokens;
-  if (total > parts_.runner_config.max_model_len) {
+  // Compared without the sum, which could overflow for max_tokens near 2^63.
+  if (p.max_tokens > parts_.runner_config.max_model_len - prompt) {
+    const int64_t total = p.max_tokens > INT64_MAX - prompt ? INT64_MAX : prompt + p.max_tokens;
     return absl::InvalidArgumentError(absl::StrCat(
         "This model's maximum context length is ", parts_.runner_config.max_model_len,
         " tokens. However, you requested ", total, " tokens (", prompt, " in the prompt, ", p.max_tokens,
         " for the completion). Please reduce the prompt or max_tokens."));
   }
-  const int32_t candidates = p.num_candidates();
-  if (config_.max_num_queued_requests > 0 &&
-      num_queued_.load() + candidates > config_.max_num_queued_requests) {
-    return absl::ResourceExhaustedError(absl::StrCat("the request queue is full (",
-                                                     config_.max_num_queued_requests,
-                                                     " queued requests); retry later"));
-  }
+  return absl::OkStatus();
+}
 
+std::unique_ptr<RequestHandle> Engine::MakeHandle(GenerationRequest request,
+                                                  std::vector<std::pair<std::unique_ptr<Request>, Route>>& children) {
+  const SamplingParams& p = request.params;
+  const int64_t prompt = static_cast<int64_t>(request.prompt_ids.size());
+  const int32_t candidates = p.num_candidates();
   const uint64_t seed = p.seed ? *p.seed : std::random_device{}();
   // Children take the ids right after their handle's: id + 1 + index.
   const int64_t id = next_id_.fetch_add(1 + candidates);
@@ -208,7 +207,6 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest 
     handle->client_logprobs_ = p.logprobs >= 0;
     child_params.logprobs = std::max(p.logprobs, 0);
   }
-  std::vector<std::pair<std::unique_ptr<Request>, Route>> children;
   for (int32_t i = 0; i < candidates; ++i) {
     auto r = std::make_unique<Request>();
     r->id = id + 1 + i;
@@ -217,18 +215,64 @@ absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest 
     r->arrival = next_arrival_.fetch_add(1);
     r->params = child_params;
     r->seed = seed;
-    r->tokens = request.prompt_ids;
+    // The last child takes the caller's ids; the others copy them.
+    r->tokens = i + 1 == candidates ? std::move(request.prompt_ids) : request.prompt_ids;
     r->num_prompt_tokens = prompt;
-    handle->choices_.push_back({r->id, std::make_unique<OutputProcessor>(*tokenizer_, request.prompt_ids, out_options)});
+    handle->choices_.push_back({r->id, std::make_unique<OutputProcessor>(*tokenizer_, r->tokens, out_options)});
     children.emplace_back(std::move(r), Route{channel, i});
   }
+  return handle;
+}
+
+absl::StatusOr<std::unique_ptr<RequestHandle>> Engine::Submit(GenerationRequest request) {
+  std::vector<GenerationRequest> one;
+  one.push_back(std::move(request));
+  KAON_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<RequestHandle>> handles, SubmitAll(std::move(one)));
+  return std::move(handles.front());
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<RequestHandle>>> Engine::SubmitAll(
+    std::vector<GenerationRequest> requests) {
+  if (std::optional<std::string> fatal = fatal_error()) {
+    return absl::UnavailableError(absl::StrCat("the engine has failed: ", *fatal));
+  }
+  int64_t sequences = 0;
+  for (const GenerationRequest& r : requests) {
+    KAON_RETURN_IF_ERROR(Check(r));
+    sequences += r.params.num_candidates();
+  }
+  const int64_t max_queued = config_.max_num_queued_requests;
+  const int64_t max_running = parts_.runner_config.max_num_seqs;
+  if (max_queued > 0 && sequences > max_queued + max_running) {
+    // Retrying cannot help: even an idle server holds fewer.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "this request needs ", sequences, " sequences (prompts times n or best_of) but the server runs at most ",
+        max_running, " (--max-num-seqs) and queues at most ", max_queued, " (--max-num-queued-requests)"));
+  }
+
+  std::vector<std::unique_ptr<RequestHandle>> handles;
+  std::vector<std::pair<std::unique_ptr<Request>, Route>> children;
+  handles.reserve(requests.size());
+  for (GenerationRequest& r : requests) handles.push_back(MakeHandle(std::move(r), children));
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (max_queued > 0) {
+      // The queue limit counts requests that will wait: what is submitted
+      // and not yet running, less the running slots still free. So a burst
+      // into an idle server fills every running slot and then the queue.
+      const int64_t free_slots = std::max<int64_t>(0, max_running - stats_.num_running);
+      if (num_queued_ + sequences - free_slots > max_queued) {
+        // The handles were never queued: dropping them must not abort.
+        for (auto& h : handles) h->engine_ = nullptr;
+        return absl::ResourceExhaustedError(
+            absl::StrCat("the request queue is full (", max_queued, " queued requests); retry later"));
+      }
+    }
     for (auto& c : children) inbox_.push_back(std::move(c));
-    num_queued_ += candidates;
+    num_queued_ += sequences;
   }
   cv_.notify_one();
-  return handle;
+  return handles;
 }
 
 void Engine::Abort(int64_t request_id) {

@@ -121,6 +121,10 @@ class Engine {
   // Validates and queues a request. InvalidArgument for bad parameters or a
   // request that can never fit; ResourceExhausted when the queue is full.
   absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerationRequest request);
+  // Several requests (one HTTP request's prompts) admitted together or not
+  // at all: a request that the queue could never hold is InvalidArgument
+  // (retrying cannot help), one that does not fit now ResourceExhausted.
+  absl::StatusOr<std::vector<std::unique_ptr<RequestHandle>>> SubmitAll(std::vector<GenerationRequest> requests);
 
   // Aborts every unfinished choice of a submitted request (by handle id);
   // its final events still reach the handle. Thread-safe.
@@ -151,6 +155,10 @@ class Engine {
   };
 
   Engine() = default;
+  absl::Status Check(const GenerationRequest& request) const;
+  // The handle and its children (one per candidate), not yet queued.
+  std::unique_ptr<RequestHandle> MakeHandle(GenerationRequest request,
+                                            std::vector<std::pair<std::unique_ptr<Request>, Route>>& children);
   void AbortChildren(const std::vector<int64_t>& child_ids);
   void Loop();
   void Step();
@@ -187,7 +195,7 @@ class Engine {
   std::optional<std::string> fatal_error_;
   std::atomic<int64_t> next_id_{1};
   std::atomic<uint64_t> next_arrival_{0};
-  std::atomic<int64_t> num_queued_{0};  // submitted, not yet admitted by the scheduler
+  int64_t num_queued_ = 0;              // guarded by mu_: submitted, not yet admitted by the scheduler
   std::atomic<int64_t> step_started_ns_{0};  // steady_clock ticks; 0 between steps
   EngineStats stats_;                   // guarded by mu_
 

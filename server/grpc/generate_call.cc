@@ -5,6 +5,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
+
+#include <grpcpp/impl/codegen/proto_utils.h>
 
 #include "server/engine/engine.h"
 #include "server/grpc/grpc_status.h"
@@ -20,13 +23,14 @@ using kaon::v1::GenerateResponse;
 // Not thread-safe: the owning call serializes access under its mutex.
 class EngineRequest {
  public:
-  EngineRequest(const api::ServingBackend& backend, api::ParsedRequest request)
-      : backend_(backend), request_(std::move(request)) {}
+  EngineRequest(const api::ServingBackend& backend, api::ParsedRequest request,
+                metrics::RequestRecorder::Clock::time_point arrival)
+      : backend_(backend), request_(std::move(request)), arrival_(arrival) {}
 
   std::optional<api::ApiError> Submit() {
-    // Created right before Submit so TTFT counts from here, as over HTTP.
+    // TTFT counts from the call's arrival, parsing included, as over HTTP.
     recorder_ = std::make_unique<metrics::RequestRecorder>(
-        backend_.metrics, static_cast<int64_t>(request_.prompts[0].size()), request_.params.n);
+        backend_.metrics, static_cast<int64_t>(request_.prompts[0].size()), request_.params.n, arrival_);
     absl::StatusOr<std::unique_ptr<RequestHandle>> h = backend_.engine->Submit(api::ToGenerationRequest(request_, 0));
     if (!h.ok()) {
       recorder_.reset();  // never started: not an aborted request
@@ -76,6 +80,7 @@ class EngineRequest {
  private:
   api::ServingBackend backend_;
   api::ParsedRequest request_;
+  metrics::RequestRecorder::Clock::time_point arrival_;
   // Declared before the handle so the handle goes first: the abort reaches
   // the engine before the recorder counts the choices as aborted.
   std::unique_ptr<metrics::RequestRecorder> recorder_;
@@ -94,10 +99,10 @@ class EngineRequest {
 // lock except the queue's, so the engine thread's notify (which takes
 // link_->mu then wake_mu_) can never wait on a call that is itself waiting
 // on the engine.
-class CallBase : public Wakeable {
+class CallBase : public Wakeable, public PendingCall {
  public:
-  CallBase(ServingState* state, const api::ServingBackend& backend, api::ParsedRequest request)
-      : state_(state), engine_request_(std::make_unique<EngineRequest>(backend, std::move(request))) {
+  CallBase(ServingState* state, const api::ServingBackend& backend, grpc::CallbackServerContext* context)
+      : state_(state), backend_(backend), context_(context) {
     link_->call = this;
   }
 
@@ -121,6 +126,30 @@ class CallBase : public Wakeable {
     });
   }
 
+  void Begin(api::ParseResult parsed) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto* e = std::get_if<api::ApiError>(&parsed)) return FinishLocked(ErrorStatus(*e, context_));
+      // The client left while the request was being parsed.
+      if (cancelled_) return FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+      engine_request_ =
+          std::make_unique<EngineRequest>(backend_, std::move(std::get<api::ParsedRequest>(parsed)), arrival_);
+      if (std::optional<api::ApiError> e = engine_request_->Submit()) {
+        engine_request_.reset();
+        return FinishLocked(ErrorStatus(*e, context_));
+      }
+      state_->Register(this);
+      registered_ = true;
+      begun_ = true;
+      engine_request_->SetNotify([link = link_] {
+        std::lock_guard<std::mutex> l(link->mu);
+        if (link->call != nullptr) link->call->Wake();
+      });
+      OnBegunLocked();
+    }
+    Wake();  // events may have arrived before the notify was set
+  }
+
  protected:
   // Where notify callbacks find the call; cleared in Done, because the
   // engine may still notify after the handle is gone.
@@ -128,19 +157,6 @@ class CallBase : public Wakeable {
     std::mutex mu;
     CallBase* call = nullptr;
   };
-
-  // Submits and arms the notify; an error when the engine refuses.
-  std::optional<api::ApiError> Begin() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (std::optional<api::ApiError> e = engine_request_->Submit()) return e;
-    state_->Register(this);
-    registered_ = true;
-    engine_request_->SetNotify([link = link_] {
-      std::lock_guard<std::mutex> l(link->mu);
-      if (link->call != nullptr) link->call->Wake();
-    });
-    return std::nullopt;
-  }
 
   // From OnDone: gRPC is finished with the call.
   void Done() {
@@ -171,14 +187,22 @@ class CallBase : public Wakeable {
     return std::nullopt;
   }
 
+  // Ends the call (before it began, or on an error) with `status`.
+  virtual void FinishLocked(const grpc::Status& status) = 0;
+  // Right after a successful Submit.
+  virtual void OnBegunLocked() {}
   virtual void PumpLocked() = 0;
 
   ServingState* state_;
+  api::ServingBackend backend_;
+  grpc::CallbackServerContext* context_;  // gRPC's, valid until OnDone
+  const metrics::RequestRecorder::Clock::time_point arrival_ = metrics::RequestRecorder::Clock::now();
   std::mutex mu_;
+  bool begun_ = false;      // submitted; until then the reactor only waits for Begin
   bool done_ = false;       // OnDone ran
   bool finished_ = false;   // Finish (or StartWriteAndFinish) was called
   bool cancelled_ = false;  // OnCancel, or a write failed
-  std::unique_ptr<EngineRequest> engine_request_;  // null once dropped (request aborted)
+  std::unique_ptr<EngineRequest> engine_request_;  // null before Begin and once dropped (request aborted)
 
  private:
   void Unref() {
@@ -198,20 +222,9 @@ class CallBase : public Wakeable {
   bool gone_ = false;
 };
 
-class GenerateStream : public grpc::ServerWriteReactor<GenerateResponse>, public CallBase {
+class GenerateStream : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public CallBase {
  public:
   using CallBase::CallBase;
-
-  void Start(grpc::CallbackServerContext* context) {
-    if (std::optional<api::ApiError> e = Begin()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      finished_ = true;
-      engine_request_.reset();
-      Finish(ErrorStatus(*e, context));
-      return;
-    }
-    Wake();  // events may have arrived before the notify was set
-  }
 
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -227,15 +240,18 @@ class GenerateStream : public grpc::ServerWriteReactor<GenerateResponse>, public
   void OnDone() override { Done(); }
 
  private:
-  void PumpLocked() override {
+  void FinishLocked(const grpc::Status& status) override {
     if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  void PumpLocked() override {
+    if (finished_ || !begun_) return;
     if (std::optional<grpc::Status> stop = MustStopLocked()) {
       engine_request_.reset();  // aborts the request, frees its blocks
       // Finish waits for the write in flight; OnWriteDone comes back here.
-      if (!write_in_flight_) {
-        finished_ = true;
-        Finish(*stop);
-      }
+      if (!write_in_flight_) FinishLocked(*stop);
       return;
     }
     if (write_in_flight_) return;  // OnWriteDone drains what arrived meanwhile
@@ -244,8 +260,7 @@ class GenerateStream : public grpc::ServerWriteReactor<GenerateResponse>, public
     if (!engine_request_->error().empty()) {
       const std::string error = engine_request_->error();
       engine_request_.reset();
-      finished_ = true;
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL, error));
+      FinishLocked(grpc::Status(grpc::StatusCode::INTERNAL, error));
       return;
     }
     if (first_) {
@@ -257,40 +272,28 @@ class GenerateStream : public grpc::ServerWriteReactor<GenerateResponse>, public
     if (engine_request_->done()) {
       engine_request_->FillUsage(response_.mutable_usage());
       finished_ = true;
-      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+      SerializeResponse(response_, &wire_);
+      StartWriteAndFinish(&wire_, grpc::WriteOptions(), grpc::Status::OK);
       return;
     }
     if (any) {
       write_in_flight_ = true;
-      StartWrite(&response_);
+      SerializeResponse(response_, &wire_);
+      StartWrite(&wire_);
     }
   }
 
-  GenerateResponse response_;  // the message being written; untouched while a write is in flight
+  GenerateResponse response_;
+  grpc::ByteBuffer wire_;  // the message being written; untouched while a write is in flight
   bool write_in_flight_ = false;
   bool first_ = true;
 };
 
 class CompleteCall : public grpc::ServerUnaryReactor, public CallBase {
  public:
-  CompleteCall(ServingState* state, const api::ServingBackend& backend, api::ParsedRequest request,
-               GenerateResponse* response)
-      : CallBase(state, backend, std::move(request)), response_(response) {}
-
-  void Start(grpc::CallbackServerContext* context) {
-    if (std::optional<api::ApiError> e = Begin()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      finished_ = true;
-      engine_request_.reset();
-      Finish(ErrorStatus(*e, context));
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      engine_request_->FillHeader(response_);
-    }
-    Wake();
-  }
+  CompleteCall(ServingState* state, const api::ServingBackend& backend, grpc::CallbackServerContext* context,
+               grpc::ByteBuffer* response)
+      : CallBase(state, backend, context), wire_(response) {}
 
   void OnCancel() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -300,36 +303,42 @@ class CompleteCall : public grpc::ServerUnaryReactor, public CallBase {
   void OnDone() override { Done(); }
 
  private:
-  void PumpLocked() override {
+  void FinishLocked(const grpc::Status& status) override {
     if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+  void OnBegunLocked() override { engine_request_->FillHeader(&response_); }
+
+  void PumpLocked() override {
+    if (finished_ || !begun_) return;
     if (std::optional<grpc::Status> stop = MustStopLocked()) {
       engine_request_.reset();
-      finished_ = true;
-      Finish(*stop);
+      FinishLocked(*stop);
       return;
     }
-    engine_request_->Drain(response_);
+    engine_request_->Drain(&response_);
     if (!engine_request_->error().empty()) {
       const std::string error = engine_request_->error();
       engine_request_.reset();
-      finished_ = true;
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL, error));
+      FinishLocked(grpc::Status(grpc::StatusCode::INTERNAL, error));
       return;
     }
     if (!engine_request_->done()) return;
-    auto* choices = response_->mutable_choices();
+    auto* choices = response_.mutable_choices();
     std::sort(choices->begin(), choices->end(),
               [](const kaon::v1::Choice& a, const kaon::v1::Choice& b) { return a.index() < b.index(); });
-    engine_request_->FillUsage(response_->mutable_usage());
+    engine_request_->FillUsage(response_.mutable_usage());
     engine_request_.reset();
-    finished_ = true;
-    Finish(grpc::Status::OK);
+    SerializeResponse(response_, wire_);
+    FinishLocked(grpc::Status::OK);
   }
 
-  GenerateResponse* response_;  // gRPC's, valid until OnDone
+  GenerateResponse response_;
+  grpc::ByteBuffer* wire_;  // gRPC's, valid until OnDone
 };
 
-class RefusedStream : public grpc::ServerWriteReactor<GenerateResponse> {
+class RefusedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit RefusedStream(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -337,24 +346,36 @@ class RefusedStream : public grpc::ServerWriteReactor<GenerateResponse> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<GenerateResponse>* StartGenerate(ServingState* state, const api::ServingBackend& backend,
-                                                          grpc::CallbackServerContext* context,
-                                                          api::ParsedRequest request) {
-  auto* call = new GenerateStream(state, backend, std::move(request));
-  call->Start(context);
-  return call;
+NewCall<grpc::ServerWriteReactor<grpc::ByteBuffer>> NewGenerate(ServingState* state, const api::ServingBackend& backend,
+                                                                grpc::CallbackServerContext* context) {
+  auto* call = new GenerateStream(state, backend, context);
+  return {call, call};
 }
 
-grpc::ServerUnaryReactor* StartComplete(ServingState* state, const api::ServingBackend& backend,
-                                        grpc::CallbackServerContext* context, api::ParsedRequest request,
-                                        GenerateResponse* response) {
-  auto* call = new CompleteCall(state, backend, std::move(request), response);
-  call->Start(context);
-  return call;
+NewCall<grpc::ServerUnaryReactor> NewComplete(ServingState* state, const api::ServingBackend& backend,
+                                              grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
+  auto* call = new CompleteCall(state, backend, context, response);
+  return {call, call};
 }
 
-grpc::ServerWriteReactor<GenerateResponse>* RefuseStream(const grpc::Status& status) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* RefuseStream(const grpc::Status& status) {
   return new RefusedStream(status);
+}
+
+grpc::Status ParseRequestBytes(const grpc::ByteBuffer& bytes, google::protobuf::Message* out) {
+  grpc::ByteBuffer copy(bytes);  // shares the slices; parsing consumes the buffer
+  grpc::Status s = grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&copy, out);
+  if (s.ok()) return s;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "the request is not a valid " + out->GetDescriptor()->full_name() +
+                          " message (malformed protobuf, or a string that is not UTF-8)");
+}
+
+void SerializeResponse(const google::protobuf::Message& message, grpc::ByteBuffer* out) {
+  out->Clear();  // the writer needs an empty buffer; a stream reuses one per message
+  bool own_buffer = false;
+  // Serializing a message we built cannot fail short of running out of memory.
+  static_cast<void>(grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, out, &own_buffer));
 }
 
 }  // namespace kaon::grpc_api

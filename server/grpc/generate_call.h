@@ -5,11 +5,20 @@
 // write is in flight per stream; events that arrive meanwhile merge in the
 // engine's channel and go out in the next message.
 //
+// A call exists before its request is parsed: parsing (chat rendering,
+// tokenization) may run on the work pool, and the call's Begin receives the
+// result from there. A client that cancels meanwhile gets CANCELLED once the
+// parse returns. The methods are raw (grpc::ByteBuffer) so that bytes which
+// are not a request get INVALID_ARGUMENT from us: gRPC's callback API itself
+// answers a message it cannot deserialize with UNIMPLEMENTED. Responses are
+// serialized here for the same reason.
+//
 // Cancellation, an expired deadline or a broken stream drops the engine
 // request handle at once, which aborts the request and frees its KV blocks.
 #pragma once
 
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include "kaon/v1/kaon.pb.h"
@@ -18,18 +27,34 @@
 
 namespace kaon::grpc_api {
 
-// Both take a request that parsed; submission errors (queue full, ...) are
-// reported through the returned reactor. `state` must outlive the call
-// (the server's Shutdown waits for every call).
-grpc::ServerWriteReactor<kaon::v1::GenerateResponse>* StartGenerate(ServingState* state,
-                                                                     const api::ServingBackend& backend,
-                                                                     grpc::CallbackServerContext* context,
-                                                                     api::ParsedRequest request);
-grpc::ServerUnaryReactor* StartComplete(ServingState* state, const api::ServingBackend& backend,
-                                        grpc::CallbackServerContext* context, api::ParsedRequest request,
-                                        kaon::v1::GenerateResponse* response);
+// A call waiting for its parsed request. Begin is called exactly once, from
+// any thread: an error finishes the call with its status, a request is
+// submitted (submission errors, such as a full queue, finish it too).
+class PendingCall {
+ public:
+  virtual ~PendingCall() = default;
+  virtual void Begin(api::ParseResult parsed) = 0;
+};
+
+template <class Reactor>
+struct NewCall {
+  Reactor* reactor;  // returned to gRPC
+  PendingCall* call;  // the same object; valid until Begin has been called
+};
+
+// `state` must outlive the call (the server's Shutdown waits for every
+// call); `response` is gRPC's, valid until the call is done.
+NewCall<grpc::ServerWriteReactor<grpc::ByteBuffer>> NewGenerate(ServingState* state, const api::ServingBackend& backend,
+                                                                grpc::CallbackServerContext* context);
+NewCall<grpc::ServerUnaryReactor> NewComplete(ServingState* state, const api::ServingBackend& backend,
+                                              grpc::CallbackServerContext* context, grpc::ByteBuffer* response);
 
 // A stream that ends at once with `status` (refused before any work).
-grpc::ServerWriteReactor<kaon::v1::GenerateResponse>* RefuseStream(const grpc::Status& status);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* RefuseStream(const grpc::Status& status);
+
+// Protobuf <-> the raw methods' bytes. Parse fails with INVALID_ARGUMENT
+// naming the message type.
+grpc::Status ParseRequestBytes(const grpc::ByteBuffer& bytes, google::protobuf::Message* out);
+void SerializeResponse(const google::protobuf::Message& message, grpc::ByteBuffer* out);
 
 }  // namespace kaon::grpc_api

@@ -9,6 +9,8 @@
 #include "server/grpc/grpc_status.h"
 #include "server/grpc/proto_convert.h"
 #include "server/http/http_policy.h"
+#include "server/common/memory_trimmer.h"
+#include "server/common/work_pool.h"
 #include "server/template/chat_template.h"
 
 namespace kaon::grpc_api {
@@ -63,93 +65,185 @@ const api::ServingBackend* GenerationService::Admit(grpc::CallbackServerContext*
   return state_->backend();
 }
 
-grpc::ServerWriteReactor<kaon::v1::GenerateResponse>* GenerationService::Generate(
-    grpc::CallbackServerContext* context, const kaon::v1::GenerateRequest* request) {
+bool GenerationService::Run(bool light, std::function<void()> work) const {
+  if (light) {
+    work();
+    return true;
+  }
+  return pool_->TryPost(std::move(work));
+}
+
+namespace {
+
+// Begin must be called whatever happens (an unbegun call never finishes, and
+// the server's shutdown waits for it).
+void BeginWithParse(PendingCall* pending, const kaon::v1::GenerateRequest& request,
+                    const api::ServingBackend& backend) {
+  api::ParseResult parsed;
+  try {
+    parsed = ParseGenerateRequest(request, backend.ctx);
+  } catch (const std::exception& e) {
+    parsed = api::ApiError{500, std::string("internal error while parsing the request: ") + e.what(),
+                           "server_error", std::nullopt, std::nullopt};
+  }
+  pending->Begin(std::move(parsed));
+}
+
+// Runs a unary call's work; a throw still finishes the call.
+void FinishOnThrow(grpc::ServerUnaryReactor* reactor, const std::function<void()>& work) {
+  try {
+    work();
+  } catch (const std::exception& e) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, std::string("internal error: ") + e.what()));
+  }
+}
+
+void TrimSoon(const api::ServingBackend& backend) {
+  if (backend.trimmer != nullptr) backend.trimmer->Request();
+}
+
+const api::ApiError& Busy() {
+  static const api::ApiError busy{429, "the server is busy parsing other requests; retry shortly",
+                                  "server_busy_error", std::nullopt, std::nullopt};
+  return busy;
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerationService::Generate(grpc::CallbackServerContext* context,
+                                                                         const grpc::ByteBuffer* raw) {
   grpc::Status refusal;
   const api::ServingBackend* backend = Admit(context, &refusal);
   if (backend == nullptr) return RefuseStream(refusal);
-  api::ParseResult parsed = ParseGenerateRequest(*request, backend->ctx);
-  if (auto* e = std::get_if<api::ApiError>(&parsed)) return RefuseStream(ToGrpcStatus(*e));
-  return StartGenerate(state_, *backend, context, std::move(std::get<api::ParsedRequest>(parsed)));
+  auto request = std::make_shared<kaon::v1::GenerateRequest>();
+  if (grpc::Status s = ParseRequestBytes(*raw, request.get()); !s.ok()) return RefuseStream(s);
+  NewCall<grpc::ServerWriteReactor<grpc::ByteBuffer>> call = NewGenerate(state_, *backend, context);
+  const bool light = !request->has_chat() && raw->Length() <= inline_request_bytes_;
+  PendingCall* pending = call.call;
+  const bool large = raw->Length() >= api::kLargeRequestBytes;
+  if (!Run(light, [pending, request, backend, large] {
+        BeginWithParse(pending, *request, *backend);
+        if (large) TrimSoon(*backend);
+      })) {
+    pending->Begin(Busy());
+  }
+  return call.reactor;
 }
 
 grpc::ServerUnaryReactor* GenerationService::Complete(grpc::CallbackServerContext* context,
-                                                      const kaon::v1::GenerateRequest* request,
-                                                      kaon::v1::GenerateResponse* response) {
+                                                      const grpc::ByteBuffer* raw, grpc::ByteBuffer* response) {
   grpc::Status refusal;
   const api::ServingBackend* backend = Admit(context, &refusal);
   if (backend == nullptr) return Reply(context, refusal);
-  api::ParseResult parsed = ParseGenerateRequest(*request, backend->ctx);
-  if (auto* e = std::get_if<api::ApiError>(&parsed)) return ReplyError(context, *e);
-  return StartComplete(state_, *backend, context, std::move(std::get<api::ParsedRequest>(parsed)), response);
+  auto request = std::make_shared<kaon::v1::GenerateRequest>();
+  if (grpc::Status s = ParseRequestBytes(*raw, request.get()); !s.ok()) return Reply(context, s);
+  NewCall<grpc::ServerUnaryReactor> call = NewComplete(state_, *backend, context, response);
+  const bool light = !request->has_chat() && raw->Length() <= inline_request_bytes_;
+  PendingCall* pending = call.call;
+  const bool large = raw->Length() >= api::kLargeRequestBytes;
+  if (!Run(light, [pending, request, backend, large] {
+        BeginWithParse(pending, *request, *backend);
+        if (large) TrimSoon(*backend);
+      })) {
+    pending->Begin(Busy());
+  }
+  return call.reactor;
 }
 
 grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContext* context,
-                                                      const kaon::v1::TokenizeRequest* request,
-                                                      kaon::v1::TokenizeResponse* response) {
+                                                      const grpc::ByteBuffer* raw, grpc::ByteBuffer* response) {
   grpc::Status refusal;
   const api::ServingBackend* backend = Admit(context, &refusal);
   if (backend == nullptr) return Reply(context, refusal);
-  std::variant<Json, api::ApiError> body = TokenizeRequestToJson(*request);
-  if (auto* e = std::get_if<api::ApiError>(&body)) return ReplyError(context, *e);
-  std::variant<Json, api::ApiError> result = api::Tokenize(std::get<Json>(body), backend->ctx);
-  if (auto* e = std::get_if<api::ApiError>(&result)) return ReplyError(context, *e);
-  const Json& j = std::get<Json>(result);
-  for (const Json& id : j["tokens"]) response->add_tokens(id.get<int32_t>());
-  response->set_count(j["count"].get<int64_t>());
-  response->set_max_model_len(j["max_model_len"].get<int64_t>());
-  if (j["token_strs"].is_array()) {
-    for (const Json& s : j["token_strs"]) response->add_token_strs(s.get<std::string>());
-  }
-  return Reply(context, grpc::Status::OK);
+  auto request = std::make_shared<kaon::v1::TokenizeRequest>();
+  if (grpc::Status s = ParseRequestBytes(*raw, request.get()); !s.ok()) return Reply(context, s);
+  // The default reactor may be finished from any thread, once.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool large = raw->Length() >= api::kLargeRequestBytes;
+  auto work = [context, reactor, request, backend, response, large] {
+    std::variant<Json, api::ApiError> body = TokenizeRequestToJson(*request, backend->ctx.limits);
+    if (auto* e = std::get_if<api::ApiError>(&body)) return reactor->Finish(ErrorStatus(*e, context));
+    std::variant<Json, api::ApiError> result = api::Tokenize(std::get<Json>(body), backend->ctx);
+    if (auto* e = std::get_if<api::ApiError>(&result)) return reactor->Finish(ErrorStatus(*e, context));
+    const Json& j = std::get<Json>(result);
+    kaon::v1::TokenizeResponse out;
+    for (const Json& id : j["tokens"]) out.add_tokens(id.get<int32_t>());
+    out.set_count(j["count"].get<int64_t>());
+    out.set_max_model_len(j["max_model_len"].get<int64_t>());
+    if (j["token_strs"].is_array()) {
+      for (const Json& s : j["token_strs"]) out.add_token_strs(s.get<std::string>());
+    }
+    SerializeResponse(out, response);
+    reactor->Finish(grpc::Status::OK);
+    if (large) TrimSoon(*backend);
+  };
+  const bool light = !request->has_chat() && raw->Length() <= inline_request_bytes_;
+  if (!Run(light, [reactor, work] { FinishOnThrow(reactor, work); })) reactor->Finish(ErrorStatus(Busy(), context));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* GenerationService::Detokenize(grpc::CallbackServerContext* context,
-                                                        const kaon::v1::DetokenizeRequest* request,
-                                                        kaon::v1::DetokenizeResponse* response) {
+                                                        const grpc::ByteBuffer* raw, grpc::ByteBuffer* response) {
   grpc::Status refusal;
   const api::ServingBackend* backend = Admit(context, &refusal);
   if (backend == nullptr) return Reply(context, refusal);
-  Json body = Json::object();
-  if (!request->model().empty()) body["model"] = request->model();
-  body["tokens"] = Json(std::vector<int32_t>(request->tokens().begin(), request->tokens().end()));
-  std::variant<Json, api::ApiError> result = api::Detokenize(body, backend->ctx);
-  if (auto* e = std::get_if<api::ApiError>(&result)) return ReplyError(context, *e);
-  response->set_text(std::get<Json>(result)["prompt"].get<std::string>());
-  return Reply(context, grpc::Status::OK);
+  auto request = std::make_shared<kaon::v1::DetokenizeRequest>();
+  if (grpc::Status s = ParseRequestBytes(*raw, request.get()); !s.ok()) return Reply(context, s);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto work = [context, reactor, request, backend, response] {
+    Json body = Json::object();
+    if (!request->model().empty()) body["model"] = request->model();
+    body["tokens"] = Json(std::vector<int32_t>(request->tokens().begin(), request->tokens().end()));
+    std::variant<Json, api::ApiError> result = api::Detokenize(body, backend->ctx);
+    if (auto* e = std::get_if<api::ApiError>(&result)) return reactor->Finish(ErrorStatus(*e, context));
+    kaon::v1::DetokenizeResponse out;
+    out.set_text(std::get<Json>(result)["prompt"].get<std::string>());
+    SerializeResponse(out, response);
+    reactor->Finish(grpc::Status::OK);
+  };
+  if (!Run(raw->Length() <= inline_request_bytes_, [reactor, work] { FinishOnThrow(reactor, work); })) {
+    reactor->Finish(ErrorStatus(Busy(), context));
+  }
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* GenerationService::ListModels(grpc::CallbackServerContext* context,
-                                                        const kaon::v1::ListModelsRequest*,
-                                                        kaon::v1::ListModelsResponse* response) {
+                                                        const grpc::ByteBuffer* raw, grpc::ByteBuffer* response) {
   grpc::Status refusal;
   const api::ServingBackend* backend = Admit(context, &refusal);
   if (backend == nullptr) return Reply(context, refusal);
-  kaon::v1::Model* m = response->add_models();
+  kaon::v1::ListModelsRequest request;
+  if (grpc::Status s = ParseRequestBytes(*raw, &request); !s.ok()) return Reply(context, s);
+  kaon::v1::ListModelsResponse out;
+  kaon::v1::Model* m = out.add_models();
   m->set_id(backend->ctx.served_model_name);
   m->set_owned_by("kaon");
   m->set_max_model_len(backend->ctx.max_model_len);
+  SerializeResponse(out, response);
   return Reply(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* GenerationService::GetModelInfo(grpc::CallbackServerContext* context,
-                                                          const kaon::v1::GetModelInfoRequest* request,
-                                                          kaon::v1::ModelInfo* response) {
+                                                          const grpc::ByteBuffer* raw, grpc::ByteBuffer* response) {
   grpc::Status refusal;
   const api::ServingBackend* backend = Admit(context, &refusal);
   if (backend == nullptr) return Reply(context, refusal);
-  if (std::optional<api::ApiError> e = CheckModelName(request->model(), backend->ctx)) return ReplyError(context, *e);
+  kaon::v1::GetModelInfoRequest request;
+  if (grpc::Status s = ParseRequestBytes(*raw, &request); !s.ok()) return Reply(context, s);
+  if (std::optional<api::ApiError> e = CheckModelName(request.model(), backend->ctx)) return ReplyError(context, *e);
   const ModelConfig& config = backend->engine->info().config;
-  response->set_id(backend->ctx.served_model_name);
-  response->set_architecture(config.architecture);
-  response->set_max_model_len(backend->ctx.max_model_len);
-  response->set_max_position_embeddings(config.max_position_embeddings);
-  response->set_vocab_size(backend->ctx.vocab_size);
-  for (int32_t id : config.eos_token_ids) response->add_eos_token_ids(id);
-  if (config.bos_token_id) response->set_bos_token_id(*config.bos_token_id);
-  response->set_has_chat_template(backend->ctx.chat_template != nullptr);
-  response->set_block_size(backend->engine->block_size());
-  response->set_num_kv_blocks(backend->engine->num_kv_blocks());
+  kaon::v1::ModelInfo out;
+  out.set_id(backend->ctx.served_model_name);
+  out.set_architecture(config.architecture);
+  out.set_max_model_len(backend->ctx.max_model_len);
+  out.set_max_position_embeddings(config.max_position_embeddings);
+  out.set_vocab_size(backend->ctx.vocab_size);
+  for (int32_t id : config.eos_token_ids) out.add_eos_token_ids(id);
+  if (config.bos_token_id) out.set_bos_token_id(*config.bos_token_id);
+  out.set_has_chat_template(backend->ctx.chat_template != nullptr);
+  out.set_block_size(backend->engine->block_size());
+  out.set_num_kv_blocks(backend->engine->num_kv_blocks());
+  SerializeResponse(out, response);
   return Reply(context, grpc::Status::OK);
 }
 

@@ -4,41 +4,58 @@
 // never block on the engine.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "kaon/v1/kaon.grpc.pb.h"
 #include "server/grpc/serving_state.h"
 
+namespace kaon {
+class WorkPool;
+}
+
 namespace kaon::grpc_api {
 
-class GenerationService final : public kaon::v1::Generation::CallbackService {
- public:
-  GenerationService(ServingState* state, std::optional<std::string> api_key)
-      : state_(state), api_key_(std::move(api_key)) {}
+// Every method raw: see generate_call.h for why.
+using RawGenerationService = kaon::v1::Generation::WithRawCallbackMethod_Generate<
+    kaon::v1::Generation::WithRawCallbackMethod_Complete<kaon::v1::Generation::WithRawCallbackMethod_Tokenize<
+        kaon::v1::Generation::WithRawCallbackMethod_Detokenize<kaon::v1::Generation::WithRawCallbackMethod_ListModels<
+            kaon::v1::Generation::WithRawCallbackMethod_GetModelInfo<kaon::v1::Generation::CallbackService>>>>>>;
 
-  grpc::ServerWriteReactor<kaon::v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
-                                                                 const kaon::v1::GenerateRequest* request) override;
-  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* context, const kaon::v1::GenerateRequest* request,
-                                     kaon::v1::GenerateResponse* response) override;
-  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context, const kaon::v1::TokenizeRequest* request,
-                                     kaon::v1::TokenizeResponse* response) override;
-  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
-                                       const kaon::v1::DetokenizeRequest* request,
-                                       kaon::v1::DetokenizeResponse* response) override;
-  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
-                                       const kaon::v1::ListModelsRequest* request,
-                                       kaon::v1::ListModelsResponse* response) override;
-  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
-                                         const kaon::v1::GetModelInfoRequest* request,
-                                         kaon::v1::ModelInfo* response) override;
+class GenerationService final : public RawGenerationService {
+ public:
+  // `pool` (borrowed, outliving the server) runs the heavy parsing: chat
+  // rendering, and any request larger than `inline_request_bytes`.
+  GenerationService(ServingState* state, std::optional<std::string> api_key, WorkPool* pool,
+                    size_t inline_request_bytes)
+      : state_(state), api_key_(std::move(api_key)), pool_(pool), inline_request_bytes_(inline_request_bytes) {}
+
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
 
  private:
   // The backend when the call may proceed; null with *refusal set otherwise.
   const api::ServingBackend* Admit(grpc::CallbackServerContext* context, grpc::Status* refusal) const;
+  // Runs `work` here when `light`, else on the pool; false when the pool's
+  // queue is full (work was not run).
+  bool Run(bool light, std::function<void()> work) const;
 
   ServingState* state_;
   std::optional<std::string> api_key_;
+  WorkPool* pool_;
+  size_t inline_request_bytes_;
 };
 
 }  // namespace kaon::grpc_api

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/work_pool.h"
 #include "server/grpc/generation_service.h"
 #include "server/grpc/serving_state.h"
 
@@ -17,10 +18,19 @@ namespace kaon::grpc_api {
 namespace {
 constexpr const char* kServiceName = "kaon.v1.Generation";
 constexpr std::chrono::milliseconds kDrainLinger{1000};
+// The server's own pool, when the options lend none.
+std::unique_ptr<WorkPool> OwnPool(const GrpcOptions& o) {
+  return o.pool != nullptr ? nullptr : std::make_unique<WorkPool>(WorkPoolOptions{});
+}
+
 }  // namespace
 
 struct GrpcServer::Impl {
-  explicit Impl(const GrpcOptions& o) : options(o), state(o.num_worker_threads), service(&state, o.api_key) {}
+  explicit Impl(const GrpcOptions& o)
+      : options(o),
+        own_pool(OwnPool(o)),
+        state(o.num_worker_threads),
+        service(&state, o.api_key, o.pool != nullptr ? o.pool : own_pool.get(), o.inline_request_bytes) {}
 
   void SetHealth(bool serving) {
     grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -30,6 +40,7 @@ struct GrpcServer::Impl {
   }
 
   GrpcOptions options;
+  std::unique_ptr<WorkPool> own_pool;  // outlives the server and its calls
   ServingState state;  // outlives the server: calls finish before it goes
   GenerationService service;
   std::unique_ptr<grpc::Server> server;

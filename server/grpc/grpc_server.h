@@ -19,6 +19,10 @@
 #include "absl/status/statusor.h"
 #include "server/api/serving_backend.h"
 
+namespace kaon {
+class WorkPool;
+}
+
 namespace kaon::grpc_api {
 
 struct GrpcOptions {
@@ -27,6 +31,12 @@ struct GrpcOptions {
   std::optional<std::string> api_key;  // required as `authorization: Bearer KEY` on kaon.v1 calls
   size_t max_message_bytes = size_t{16} << 20;  // larger requests get RESOURCE_EXHAUSTED
   int num_worker_threads = 2;  // "kaon-grpc": drain engine events, start writes
+  // Heavy request work (chat rendering, large requests, tokenization) runs
+  // on this pool, borrowed (it must outlive the server); null: the server
+  // makes its own. Requests up to inline_request_bytes that render no chat
+  // template are parsed on gRPC's own threads.
+  WorkPool* pool = nullptr;
+  size_t inline_request_bytes = size_t{16} << 10;
 };
 
 class GrpcServer {

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/api/chat_request.h"
 #include "server/api/completion_request.h"
+#include "server/api/request_body.h"
 #include "server/runtime/sampling_params.h"
 
 namespace kaon::grpc_api {
@@ -14,14 +15,19 @@ using Json = nlohmann::ordered_json;
 using JsonOrError = std::variant<Json, api::ApiError>;
 
 // JSON text fields (tools, chat_template_kwargs) are parsed keeping key
-// order: templates print them.
-std::optional<Json> ParseJsonField(const std::string& text) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return std::nullopt;
-  return j;
-}
-
-std::optional<api::ApiError> ChatToJson(const kaon::v1::ChatInput& chat, Json& body) {
+// order (templates print them), within the request limits: the one parser
+// HTTP bodies go through.
+std::optional<api::ApiError> ChatToJson(const kaon::v1::ChatInput& chat, const api::RequestLimits& limits,
+                                        Json& body) {
+  // Counted before any conversion, so a huge list costs nothing.
+  if (static_cast<size_t>(chat.messages_size()) > limits.max_messages) {
+    return api::InvalidRequest("messages", absl::StrCat("messages holds ", chat.messages_size(), " messages; at most ",
+                                                        limits.max_messages, " are allowed (--max-chat-messages)"));
+  }
+  if (static_cast<size_t>(chat.tools_size()) > limits.max_tools) {
+    return api::InvalidRequest("tools", absl::StrCat("tools holds ", chat.tools_size(), " tools; at most ",
+                                                     limits.max_tools, " are allowed (--max-tools)"));
+  }
   Json messages = Json::array();
   for (const kaon::v1::ChatMessage& m : chat.messages()) {
     Json msg = Json::object();
@@ -45,21 +51,26 @@ std::optional<api::ApiError> ChatToJson(const kaon::v1::ChatInput& chat, Json& b
   if (chat.tools_size() > 0) {
     Json tools = Json::array();
     for (int i = 0; i < chat.tools_size(); ++i) {
-      std::optional<Json> t = ParseJsonField(chat.tools(i));
-      if (!t || !t->is_object()) {
-        return api::InvalidRequest("tools", absl::StrCat("tools[", i, "] must be a JSON object text"));
+      const std::string field = absl::StrCat("tools[", i, "]");
+      std::variant<Json, api::ApiError> t = api::ParseJsonText(chat.tools(i), limits, field);
+      if (auto* e = std::get_if<api::ApiError>(&t)) {
+        e->param = "tools";
+        return *e;
       }
-      tools.push_back(std::move(*t));
+      if (!std::get<Json>(t).is_object()) return api::InvalidRequest("tools", field + " must be a JSON object text");
+      tools.push_back(std::move(std::get<Json>(t)));
     }
     body["tools"] = std::move(tools);
   }
   if (chat.has_tool_choice()) body["tool_choice"] = chat.tool_choice();
   if (chat.has_chat_template_kwargs()) {
-    std::optional<Json> k = ParseJsonField(chat.chat_template_kwargs());
-    if (!k || !k->is_object()) {
+    std::variant<Json, api::ApiError> k =
+        api::ParseJsonText(chat.chat_template_kwargs(), limits, "chat_template_kwargs");
+    if (auto* e = std::get_if<api::ApiError>(&k)) return *e;
+    if (!std::get<Json>(k).is_object()) {
       return api::InvalidRequest("chat_template_kwargs", "chat_template_kwargs must be a JSON object text");
     }
-    body["chat_template_kwargs"] = std::move(*k);
+    body["chat_template_kwargs"] = std::move(std::get<Json>(k));
   }
   if (chat.has_add_generation_prompt()) body["add_generation_prompt"] = chat.add_generation_prompt();
   if (chat.has_continue_final_message()) body["continue_final_message"] = chat.continue_final_message();
@@ -68,7 +79,7 @@ std::optional<api::ApiError> ChatToJson(const kaon::v1::ChatInput& chat, Json& b
 
 }  // namespace
 
-JsonOrError GenerateRequestToJson(const kaon::v1::GenerateRequest& r) {
+JsonOrError GenerateRequestToJson(const kaon::v1::GenerateRequest& r, const api::RequestLimits& limits) {
   Json body = Json::object();
   if (!r.model().empty()) body["model"] = r.model();
   const bool chat = r.input_case() == kaon::v1::GenerateRequest::kChat;
@@ -81,7 +92,7 @@ JsonOrError GenerateRequestToJson(const kaon::v1::GenerateRequest& r) {
       body["prompt"] = Json(std::vector<int32_t>(r.token_ids().ids().begin(), r.token_ids().ids().end()));
       break;
     case kaon::v1::GenerateRequest::kChat:
-      if (std::optional<api::ApiError> e = ChatToJson(r.chat(), body)) return *e;
+      if (std::optional<api::ApiError> e = ChatToJson(r.chat(), limits, body)) return *e;
       break;
     default:
       return api::InvalidRequest("input", "one of text, chat or token_ids is required");
@@ -128,7 +139,7 @@ JsonOrError GenerateRequestToJson(const kaon::v1::GenerateRequest& r) {
 }
 
 api::ParseResult ParseGenerateRequest(const kaon::v1::GenerateRequest& request, const api::ServingContext& ctx) {
-  JsonOrError body = GenerateRequestToJson(request);
+  JsonOrError body = GenerateRequestToJson(request, ctx.limits);
   if (auto* e = std::get_if<api::ApiError>(&body)) return *e;
   const Json& j = std::get<Json>(body);
   api::ParseResult parsed = request.input_case() == kaon::v1::GenerateRequest::kChat
@@ -141,7 +152,7 @@ api::ParseResult ParseGenerateRequest(const kaon::v1::GenerateRequest& request, 
   return parsed;
 }
 
-JsonOrError TokenizeRequestToJson(const kaon::v1::TokenizeRequest& r) {
+JsonOrError TokenizeRequestToJson(const kaon::v1::TokenizeRequest& r, const api::RequestLimits& limits) {
   Json body = Json::object();
   if (!r.model().empty()) body["model"] = r.model();
   switch (r.input_case()) {
@@ -149,7 +160,7 @@ JsonOrError TokenizeRequestToJson(const kaon::v1::TokenizeRequest& r) {
       body["prompt"] = r.text();
       break;
     case kaon::v1::TokenizeRequest::kChat:
-      if (std::optional<api::ApiError> e = ChatToJson(r.chat(), body)) return *e;
+      if (std::optional<api::ApiError> e = ChatToJson(r.chat(), limits, body)) return *e;
       break;
     default:
       return api::InvalidRequest("input", "one of text or chat is required");

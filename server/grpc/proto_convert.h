@@ -20,9 +20,13 @@ namespace kaon::grpc_api {
 // ParseChatRequest (chat), exactly as the HTTP API would.
 api::ParseResult ParseGenerateRequest(const kaon::v1::GenerateRequest& request, const api::ServingContext& ctx);
 
-// The HTTP-equivalent body (exposed for tests and for Tokenize).
-std::variant<nlohmann::ordered_json, api::ApiError> GenerateRequestToJson(const kaon::v1::GenerateRequest& request);
-std::variant<nlohmann::ordered_json, api::ApiError> TokenizeRequestToJson(const kaon::v1::TokenizeRequest& request);
+// The HTTP-equivalent body (exposed for tests and for Tokenize). JSON-text
+// fields are parsed within `limits.json`, and message and tool counts are
+// checked before anything is converted.
+std::variant<nlohmann::ordered_json, api::ApiError> GenerateRequestToJson(const kaon::v1::GenerateRequest& request,
+                                                                          const api::RequestLimits& limits);
+std::variant<nlohmann::ordered_json, api::ApiError> TokenizeRequestToJson(const kaon::v1::TokenizeRequest& request,
+                                                                          const api::RequestLimits& limits);
 
 // Appends one engine event's news to `choice` (text, ids, logprobs, finish).
 void AppendEvent(const RequestOutput& event, kaon::v1::Choice* choice);

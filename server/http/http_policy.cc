@@ -25,6 +25,24 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Bytes outside printable ASCII (and backslashes) as \xNN; spaces too unless
+// `keep_spaces`.
+std::string Escape(std::string_view s, bool keep_spaces) {
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7F || c == '\\' || (c == ' ' && !keep_spaces)) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
@@ -91,8 +109,20 @@ std::optional<std::string> AllowOrigin(const std::vector<std::string>& allowed, 
   return std::nullopt;
 }
 
+std::optional<std::string> ClientRequestId(std::string_view value) {
+  if (value.empty() || value.size() > kMaxRequestIdBytes) return std::nullopt;
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7E) return std::nullopt;
+  }
+  return std::string(value);
+}
+
+// Spaces separate the log line's fields; controls could end it.
+std::string EscapeForLog(std::string_view s) { return Escape(s, /*keep_spaces=*/false); }
+
 std::string FormatRequestLog(const RequestLogEntry& e) {
-  std::string line = absl::StrCat("kaon: request ", e.request_id, " ", e.method, " ", e.path, " ", e.status);
+  std::string line = absl::StrCat("kaon: request ", EscapeForLog(e.request_id), " ", EscapeForLog(e.method), " ",
+                                  EscapeForLog(e.path), " ", e.status);
   if (e.prompt_tokens >= 0) absl::StrAppend(&line, " prompt_tokens=", e.prompt_tokens);
   if (e.output_tokens >= 0) absl::StrAppend(&line, " output_tokens=", e.output_tokens);
   char buf[64];
@@ -102,7 +132,8 @@ std::string FormatRequestLog(const RequestLogEntry& e) {
   }
   std::snprintf(buf, sizeof buf, " total_ms=%.1f", e.total_seconds * 1e3);
   line += buf;
-  if (!e.note.empty()) absl::StrAppend(&line, " (", e.note, ")");
+  // Notes may quote an error message (client text): spaces stay readable.
+  if (!e.note.empty()) absl::StrAppend(&line, " (", Escape(e.note, /*keep_spaces=*/true), ")");
   return line;
 }
 

@@ -31,6 +31,16 @@ absl::StatusOr<std::vector<std::string>> ParseAllowedOrigins(std::string_view fl
 // when CORS headers must not be sent.
 std::optional<std::string> AllowOrigin(const std::vector<std::string>& allowed, std::string_view origin);
 
+// X-Request-Id as a client sent it, if it is fit to repeat in a response
+// header and a log line: 1..128 printable ASCII bytes. nullopt: generate one.
+inline constexpr size_t kMaxRequestIdBytes = 128;
+std::optional<std::string> ClientRequestId(std::string_view value);
+
+// A client-supplied string made safe for one log line: bytes outside
+// printable ASCII, spaces and backslashes become \xNN, so nothing a client
+// sends can end the line or forge another.
+std::string EscapeForLog(std::string_view s);
+
 struct RequestLogEntry {
   std::string request_id;
   std::string method;

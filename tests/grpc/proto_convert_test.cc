@@ -11,7 +11,7 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 Json ToJson(const kaon::v1::GenerateRequest& r) {
-  auto v = GenerateRequestToJson(r);
+  auto v = GenerateRequestToJson(r, api::RequestLimits{});
   if (auto* e = std::get_if<api::ApiError>(&v)) {
     ADD_FAILURE() << e->message;
     return nullptr;
@@ -110,19 +110,19 @@ TEST(ProtoConvert, ChatKeepsMessagesToolsAndKwargs) {
 
 TEST(ProtoConvert, BadInputsNameTheField) {
   kaon::v1::GenerateRequest none;
-  auto v = GenerateRequestToJson(none);
+  auto v = GenerateRequestToJson(none, api::RequestLimits{});
   ASSERT_TRUE(std::holds_alternative<api::ApiError>(v));
   EXPECT_EQ(std::get<api::ApiError>(v).param, "input");
 
   kaon::v1::GenerateRequest tools;
   tools.mutable_chat()->add_tools("[1]");
-  v = GenerateRequestToJson(tools);
+  v = GenerateRequestToJson(tools, api::RequestLimits{});
   ASSERT_TRUE(std::holds_alternative<api::ApiError>(v));
   EXPECT_EQ(std::get<api::ApiError>(v).param, "tools");
 
   kaon::v1::GenerateRequest empty_ids;
   empty_ids.mutable_token_ids();
-  v = GenerateRequestToJson(empty_ids);
+  v = GenerateRequestToJson(empty_ids, api::RequestLimits{});
   ASSERT_TRUE(std::holds_alternative<api::ApiError>(v));
   EXPECT_EQ(std::get<api::ApiError>(v).param, "token_ids");
 }

@@ -245,9 +245,13 @@ TEST(HttpOperationsTest, IdleConnectionsCloseAfterTheKeepAliveTimeout) {
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_GT(waited, std::chrono::milliseconds(800));
   EXPECT_LT(waited, std::chrono::seconds(5));
-  // A client that sends half its headers and stalls is dropped the same way.
+  // A client that sends half its headers and stalls is told so (408), then
+  // dropped the same way.
   Connection slow(server.port());
   ASSERT_TRUE(slow.SendRaw("GET /health HTTP/1.1\r\nHost: x\r\n"));
+  std::optional<HttpResponse> timed_out = slow.ReadResponse();
+  ASSERT_TRUE(timed_out.has_value());
+  EXPECT_EQ(timed_out->status, 408);
   EXPECT_FALSE(slow.ReadResponse().has_value());
   EXPECT_EQ(server.Terminate(), 0);
 }

@@ -85,5 +85,35 @@ TEST(HttpPolicyTest, RequestLogLine) {
   EXPECT_EQ(FormatRequestLog(g), "kaon: request r GET /v1/models 401 total_ms=0.1 (x)");
 }
 
+// X-Request-Id is repeated in a response header and the log: only 1..128
+// printable ASCII bytes are, anything else gets a generated id.
+TEST(HttpPolicyTest, ClientRequestIdsMustBeSafeToRepeat) {
+  EXPECT_EQ(ClientRequestId("abc-123 x"), "abc-123 x");
+  EXPECT_EQ(ClientRequestId(std::string(128, 'a')), std::string(128, 'a'));
+  EXPECT_EQ(ClientRequestId(std::string(129, 'a')), std::nullopt);
+  EXPECT_EQ(ClientRequestId(""), std::nullopt);
+  EXPECT_EQ(ClientRequestId("a\nkaon: request forged"), std::nullopt);
+  EXPECT_EQ(ClientRequestId("a\rb"), std::nullopt);
+  EXPECT_EQ(ClientRequestId("caf\xc3\xa9"), std::nullopt);
+  EXPECT_EQ(ClientRequestId("a\x7f"), std::nullopt);
+}
+
+// Nothing a client sends can end the log line or add a field to it.
+TEST(HttpPolicyTest, ClientTextInTheLogLineIsEscaped) {
+  RequestLogEntry e;
+  e.request_id = "r";
+  e.method = "GET";
+  e.path = "/a b\nkaon: request forged GET / 200\\";
+  e.status = 404;
+  e.note = "bad\r\nline";
+  const std::string line = FormatRequestLog(e);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  EXPECT_EQ(line.find('\r'), std::string::npos) << line;
+  EXPECT_EQ(line,
+            "kaon: request r GET /a\\x20b\\x0akaon:\\x20request\\x20forged\\x20GET\\x20/\\x20200\\x5c 404 "
+            "total_ms=0.0 (bad\\x0d\\x0aline)");
+  EXPECT_EQ(EscapeForLog("plain/path-1.2_3"), "plain/path-1.2_3");
+}
+
 }  // namespace
 }  // namespace kaon::http

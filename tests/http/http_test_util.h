@@ -92,10 +92,14 @@ class ServerProcess {
 
   // SIGTERM, then the exit code (-1: killed by a signal or still running after 10 s).
   int Terminate() {
+    if (pid_ <= 0) return -1;  // never kill(-1, ...): that signals every process
     ::kill(pid_, SIGTERM);
     return WaitExit(10);
   }
-  void Signal(int sig) { ::kill(pid_, sig); }
+  void Signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+  bool running() const { return pid_ > 0; }
   // The exit code once the process ends (-1: killed by a signal, or still
   // running after `seconds`).
   int WaitExit(int seconds) {
@@ -155,6 +159,24 @@ class Connection {
     if (fd_ >= 0) ::close(fd_);
   }
   bool ok() const { return fd_ >= 0; }
+
+  // Half-closes: the server sees the end of the request stream but can
+  // still answer.
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
+  // True once the server closes the connection (reads return 0) within
+  // `timeout`; anything it still sends is discarded.
+  bool WaitClosed(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char chunk[4096];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) return true;
+    }
+    return false;
+  }
 
   bool SendRaw(const std::string& data) {
     size_t sent = 0;
