@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/common/utf8.h"
+
 namespace kaon {
 namespace {
 
@@ -326,24 +328,6 @@ class Parser {
     return v;
   }
 
-  static void AppendUtf8(uint32_t cp, std::string& out) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   bool ParseEscape(std::string& out) {
     ++p_;  // the backslash
     if (p_ == end_) return Fail(JsonParseFailure::kSyntax, "unterminated string");
@@ -376,7 +360,7 @@ class Parser {
       }
       cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
     }
-    AppendUtf8(static_cast<uint32_t>(cp), out);
+    utf8::Append(out, static_cast<char32_t>(cp));
     return true;
   }
 

@@ -42,7 +42,7 @@ size_t WorkPool::queued() const {
 }
 
 void WorkPool::Run() {
-  SetCurrentThreadName("kaon-parse");
+  SetCurrentThreadName(options_.thread_name);
   if (options_.nice > 0) {
     // On Linux a nice value belongs to the thread (its tid), not the
     // process. Lowering priority needs no privilege; a failure only loses

@@ -1,12 +1,14 @@
-// A fixed set of threads ("kaon-parse") for the heavy per-request work of
-// the front ends: parsing large bodies, rendering chat templates,
-// tokenizing. It keeps that work off the I/O threads, so /health and small
+// A fixed set of threads that run posted tasks in order of posting. Mainly
+// ("kaon-parse") for the heavy per-request work of the front ends: parsing
+// large bodies, rendering chat templates, tokenizing. It keeps that work off the I/O threads, so /health and small
 // requests are answered while a large body is parsed. Bounded: TryPost
 // refuses once `max_queued` tasks wait, and the front end answers "busy".
 // The threads run at a lower scheduling priority (nice +`nice`) than the I/O
 // and engine threads, so on a machine with few cores a stream of heavy
 // requests slows only itself.
-// Thread-safe. The destructor runs every task already accepted, then joins.
+// (gRPC's reactors also run their engine wake-ups on one, unbounded and at
+// normal priority.) Thread-safe. The destructor runs every task already
+// accepted, then joins.
 #pragma once
 
 #include <condition_variable>
@@ -21,8 +23,9 @@ namespace kaon {
 
 struct WorkPoolOptions {
   int num_threads = 2;
-  size_t max_queued = 256;  // tasks waiting (not running) before TryPost refuses
+  size_t max_queued = 256;  // tasks waiting (not running) before TryPost refuses; SIZE_MAX: never
   int nice = 5;             // added to the threads' nice value; 0 leaves it
+  const char* thread_name = "kaon-parse";  // at most 15 characters (Linux)
 };
 
 class WorkPool {

@@ -113,7 +113,8 @@ class CallBase : public Wakeable, public PendingCall {
       wake_queued_ = true;
       ++refs_;
     }
-    state_->queue().Post([this] {
+    // Never refused: the queue is unbounded and outlives every call.
+    state_->queue().TryPost([this] {
       {
         std::lock_guard<std::mutex> lock(wake_mu_);
         wake_queued_ = false;

@@ -110,6 +110,18 @@ const api::ApiError& Busy() {
 
 }  // namespace
 
+void GenerationService::BeginGeneration(PendingCall* call, std::shared_ptr<const kaon::v1::GenerateRequest> request,
+                                        size_t request_bytes, const api::ServingBackend* backend) const {
+  const bool light = !request->has_chat() && request_bytes <= inline_request_bytes_;
+  const bool large = request_bytes >= api::kLargeRequestBytes;
+  if (!Run(light, [call, request, backend, large] {
+        BeginWithParse(call, *request, *backend);
+        if (large) TrimSoon(*backend);
+      })) {
+    call->Begin(Busy());
+  }
+}
+
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerationService::Generate(grpc::CallbackServerContext* context,
                                                                          const grpc::ByteBuffer* raw) {
   grpc::Status refusal;
@@ -118,15 +130,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerationService::Generate(grpc::Ca
   auto request = std::make_shared<kaon::v1::GenerateRequest>();
   if (grpc::Status s = ParseRequestBytes(*raw, request.get()); !s.ok()) return RefuseStream(s);
   NewCall<grpc::ServerWriteReactor<grpc::ByteBuffer>> call = NewGenerate(state_, *backend, context);
-  const bool light = !request->has_chat() && raw->Length() <= inline_request_bytes_;
-  PendingCall* pending = call.call;
-  const bool large = raw->Length() >= api::kLargeRequestBytes;
-  if (!Run(light, [pending, request, backend, large] {
-        BeginWithParse(pending, *request, *backend);
-        if (large) TrimSoon(*backend);
-      })) {
-    pending->Begin(Busy());
-  }
+  BeginGeneration(call.call, std::move(request), raw->Length(), backend);
   return call.reactor;
 }
 
@@ -138,15 +142,7 @@ grpc::ServerUnaryReactor* GenerationService::Complete(grpc::CallbackServerContex
   auto request = std::make_shared<kaon::v1::GenerateRequest>();
   if (grpc::Status s = ParseRequestBytes(*raw, request.get()); !s.ok()) return Reply(context, s);
   NewCall<grpc::ServerUnaryReactor> call = NewComplete(state_, *backend, context, response);
-  const bool light = !request->has_chat() && raw->Length() <= inline_request_bytes_;
-  PendingCall* pending = call.call;
-  const bool large = raw->Length() >= api::kLargeRequestBytes;
-  if (!Run(light, [pending, request, backend, large] {
-        BeginWithParse(pending, *request, *backend);
-        if (large) TrimSoon(*backend);
-      })) {
-    pending->Begin(Busy());
-  }
+  BeginGeneration(call.call, std::move(request), raw->Length(), backend);
   return call.reactor;
 }
 

@@ -6,10 +6,12 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "kaon/v1/kaon.grpc.pb.h"
+#include "server/grpc/generate_call.h"
 #include "server/grpc/serving_state.h"
 
 namespace kaon {
@@ -51,6 +53,10 @@ class GenerationService final : public RawGenerationService {
   // Runs `work` here when `light`, else on the pool; false when the pool's
   // queue is full (work was not run).
   bool Run(bool light, std::function<void()> work) const;
+  // Parses `request` (chat rendering, tokenization) and begins `call` with
+  // the result: here for small requests, else on the pool.
+  void BeginGeneration(PendingCall* call, std::shared_ptr<const kaon::v1::GenerateRequest> request,
+                       size_t request_bytes, const api::ServingBackend* backend) const;
 
   ServingState* state_;
   std::optional<std::string> api_key_;

@@ -4,13 +4,14 @@
 // Shared by the service (grpc_server.cc) and the reactors (generate_call.cc).
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_set>
 
 #include "server/api/serving_backend.h"
-#include "server/grpc/work_queue.h"
+#include "server/common/work_pool.h"
 
 namespace kaon::grpc_api {
 
@@ -26,7 +27,7 @@ class Wakeable {
 
 class ServingState {
  public:
-  explicit ServingState(int num_worker_threads) : queue_(num_worker_threads) {}
+  explicit ServingState(int num_worker_threads) : queue_(QueueOptions(num_worker_threads)) {}
 
   ServingPhase phase() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -89,7 +90,12 @@ class ServingState {
     return calls_.size();
   }
 
-  WorkQueue& queue() { return queue_; }
+  // Where the reactors drain engine events and start writes: a few named
+  // threads ("kaon-grpc"), since RequestHandle::SetNotify runs on the engine
+  // thread and must not block or detokenize, and gRPC's callback API has no
+  // public way to post onto its own threads. Unbounded (a wake-up is never
+  // refused), one task per wake-up, never one thread per stream.
+  WorkPool& queue() { return queue_; }
 
  private:
   mutable std::mutex mu_;
@@ -98,7 +104,15 @@ class ServingState {
   std::optional<api::ServingBackend> backend_;
   std::unordered_set<Wakeable*> calls_;
   size_t calls_at_drain_ = 0;
-  WorkQueue queue_;
+  static WorkPoolOptions QueueOptions(int num_threads) {
+    WorkPoolOptions o;
+    o.num_threads = num_threads;
+    o.max_queued = SIZE_MAX;
+    o.nice = 0;
+    o.thread_name = "kaon-grpc";
+    return o;
+  }
+  WorkPool queue_;
 };
 
 }  // namespace kaon::grpc_api
