@@ -88,11 +88,8 @@ absl::StatusOr<AddedVocabulary> AddedVocabulary::FromJson(const tj::Json& list,
     const tj::Json& t = list[i];
     const std::string p = tj::Index(path, i);
     AddedToken a;
-    if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() ||
-        t["id"].get<int64_t>() < 0 || t["id"].get<int64_t>() > INT32_MAX) {
-      return tj::Invalid(tj::Sub(p, "id"), "expected a non-negative integer");
-    }
-    a.id = static_cast<int32_t>(t["id"].get<int64_t>());
+    if (!t.is_object() || !t.contains("id")) return tj::Invalid(tj::Sub(p, "id"), "missing");
+    KAON_ASSIGN_OR_RETURN(a.id, tj::TokenId(t["id"], tj::Sub(p, "id")));
     KAON_ASSIGN_OR_RETURN(a.content, tj::String(t, "content", p));
     KAON_ASSIGN_OR_RETURN(a.special, tj::BoolOr(t, "special", p, false));
     KAON_ASSIGN_OR_RETURN(a.normalized, tj::BoolOr(t, "normalized", p, !a.special));

@@ -13,14 +13,32 @@ namespace {
 
 absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-uint64_t PairKey(int32_t a, int32_t b) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-}
-
 // Word caches skip long words, as HF's does: they rarely repeat.
 constexpr size_t kMaxCachedWordBytes = 256;
 
+// Slack for the density rule on vocabulary ids (bpe_model.h): small
+// hand-written vocabularies may leave large gaps.
+constexpr int64_t kIdSlack = 65536;
+
 }  // namespace
+
+struct BpeModel::Scratch {
+  std::vector<bpe::Symbol> symbols;
+  std::string piece;
+  bpe::MergeScratch merge;
+};
+
+BpeModel::Scratch& BpeModel::ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+namespace tokenizer_internal {
+size_t BpeScratchBytes() {
+  const BpeModel::Scratch& s = BpeModel::ThreadScratch();
+  return s.symbols.capacity() * sizeof(bpe::Symbol) + s.piece.capacity() + s.merge.Bytes();
+}
+}  // namespace tokenizer_internal
 
 absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const tj::Json& model,
                                                              const std::string& path) {
@@ -44,13 +62,15 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const tj::Json& mod
   m->vocab_.reserve(vocab.size());
   int32_t max_id = -1;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-        it.value().get<int64_t>() > INT32_MAX) {
-      return tj::Invalid(tj::Sub(vocab_path, it.key()), "expected a non-negative id");
-    }
-    const auto id = static_cast<int32_t>(it.value().get<int64_t>());
+    KAON_ASSIGN_OR_RETURN(const int32_t id, tj::TokenId(it.value(), tj::Sub(vocab_path, it.key())));
     m->vocab_[it.key()] = id;
     max_id = std::max(max_id, id);
+  }
+  // Checked before the dense table below is sized from max_id.
+  if (max_id >= 4 * static_cast<int64_t>(vocab.size()) + kIdSlack) {
+    return tj::Invalid(vocab_path, "id " + std::to_string(max_id) + " is far beyond the " +
+                                       std::to_string(vocab.size()) + " entries (ids must stay below 4 x entries + " +
+                                       std::to_string(kIdSlack) + ")");
   }
   m->id_to_token_.resize(static_cast<size_t>(max_id) + 1);
   m->has_id_.assign(m->id_to_token_.size(), false);
@@ -65,6 +85,13 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const tj::Json& mod
     // absent unk_token then behaves like none.
     if (id.has_value()) m->unk_id_ = *id;
   }
+  m->affixes_empty_ = m->continuing_subword_prefix_.empty() && m->end_of_word_suffix_.empty();
+  m->small_char_ids_.resize(kSmallChars);
+  for (char32_t cp = 0; cp < kSmallChars; ++cp) {
+    std::string c;
+    utf8::Append(c, cp);
+    m->small_char_ids_[cp] = m->TokenToId(c).value_or(-1);
+  }
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
@@ -73,7 +100,12 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const tj::Json& mod
   }
 
   KAON_ASSIGN_OR_RETURN(const tj::Json* merges, tj::Array(model, "merges", path));
-  m->merges_.reserve(merges->size());
+  if (merges->size() > kMaxMerges) {
+    return tj::Invalid(tj::Sub(path, "merges"), "has " + std::to_string(merges->size()) + " entries, more than " +
+                                                    std::to_string(kMaxMerges));
+  }
+  m->merges_.Reserve(merges->size());
+  MetaspaceSplit::Builder split;
   const size_t prefix_len = m->continuing_subword_prefix_.size();
   for (size_t i = 0; i < merges->size(); ++i) {
     const tj::Json& entry = (*merges)[i];
@@ -105,8 +137,10 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::FromJson(const tj::Json& mod
     if (!new_id) {
       return tj::Invalid(field, "merged token \"" + merged + "\" is not in model.vocab");
     }
-    m->merges_[PairKey(*a_id, *b_id)] = MergeTarget{static_cast<int32_t>(i), *new_id};
+    m->merges_.Add(*a_id, *b_id, bpe::MergeTarget{static_cast<int32_t>(i), *new_id});
+    split.AddMerge(a, b);
   }
+  m->split_ = split.Finish(m->SplitModel());
   return m;
 }
 
@@ -121,9 +155,19 @@ const std::string* BpeModel::IdToToken(int32_t id) const {
   return &id_to_token_[id];
 }
 
-const BpeModel::MergeTarget* BpeModel::FindMerge(int32_t a, int32_t b) const {
-  auto it = merges_.find(PairKey(a, b));
-  return it == merges_.end() ? nullptr : &it->second;
+MetaspaceSplit::Model BpeModel::SplitModel() const {
+  MetaspaceSplit::Model model;
+  model.marker_in_vocab = TokenToId(MetaspaceSplit::kMarker).has_value();
+  model.ids_unique = static_cast<size_t>(std::count(has_id_.begin(), has_id_.end(), true)) == vocab_.size();
+  model.ignore_merges = ignore_merges_;
+  model.has_affixes = !affixes_empty_;
+  if (unk_id_) model.unk = id_to_token_[*unk_id_];
+  if (byte_fallback_) {
+    for (int32_t id : byte_ids_) {
+      if (id >= 0) model.byte_tokens.push_back(id_to_token_[id]);
+    }
+  }
+  return model;
 }
 
 void BpeModel::Tokenize(std::string_view word, std::vector<int32_t>& out) const {
@@ -134,20 +178,50 @@ void BpeModel::Tokenize(std::string_view word, std::vector<int32_t>& out) const 
       return;
     }
   }
-  const bool cacheable = word.size() <= kMaxCachedWordBytes;
-  if (cacheable && cache_.Get(word, out)) return;
-  const size_t before = out.size();
-  MergeWord(word, out);
-  if (cacheable) cache_.Put(word, out.data() + before, out.size() - before);
+  if (split_) {
+    split_->ForEachPiece(word, [&](std::string_view piece) { TokenizePiece(piece, out); });
+  } else {
+    TokenizePiece(word, out);
+  }
 }
 
-void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>& out) const {
-  thread_local std::vector<Symbol> symbols;
-  thread_local std::string piece;
+void BpeModel::TokenizePiece(std::string_view piece, std::vector<int32_t>& out) const {
+  // One known character merges with nothing: skip the cache's lock and hash
+  // (digit-by-digit pre-tokenizers make millions of such words).
+  if (piece.size() <= 2 && affixes_empty_) {
+    size_t i = 0;
+    const char32_t cp = utf8::Next(piece, i);
+    if (i == piece.size() && cp < kSmallChars && small_char_ids_[cp] >= 0) {
+      out.push_back(small_char_ids_[cp]);
+      return;
+    }
+  }
+  const bool cacheable = piece.size() <= kMaxCachedWordBytes;
+  if (cacheable && cache_.Get(piece, out)) return;
+  const size_t before = out.size();
+  MergeWord(piece, out);
+  if (cacheable) cache_.Put(piece, out.data() + before, out.size() - before);
+}
+
+void BpeModel::TokenizeUncut(std::string_view word, MergeLoop loop, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
+  if (ignore_merges_) {
+    if (auto id = TokenToId(word)) {
+      out.push_back(*id);
+      return;
+    }
+  }
+  MergeWord(word, out, loop == MergeLoop::kHeap ? bpe::MergeAllHeap : bpe::MergeAllBucketed);
+}
+
+void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>& out, MergeAllFn merge_all) const {
+  Scratch& scratch = ThreadScratch();
+  std::vector<bpe::Symbol>& symbols = scratch.symbols;
+  std::string& piece = scratch.piece;
   symbols.clear();
   auto add = [&](int32_t id, uint32_t len) {
     const auto n = static_cast<int32_t>(symbols.size());
-    symbols.push_back(Symbol{id, n - 1, n + 1, len});
+    symbols.push_back(bpe::Symbol{id, n - 1, n + 1, len});
   };
   // A pending unknown: HF fuses consecutive ones before adding them.
   bool has_unk = false;
@@ -155,9 +229,10 @@ void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>& out) const
   uint32_t unk_len = 0;
   for (size_t i = 0; i < word.size();) {
     const size_t start = i;
-    utf8::Next(word, i);
+    const char32_t cp = utf8::Next(word, i);
     const auto byte_len = static_cast<uint32_t>(i - start);
     std::string_view s = word.substr(start, byte_len);
+    bool affixed = false;
     if ((start != 0 && !continuing_subword_prefix_.empty()) ||
         (i == word.size() && !end_of_word_suffix_.empty())) {
       piece.clear();
@@ -165,8 +240,17 @@ void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>& out) const
       piece += s;
       if (i == word.size()) piece += end_of_word_suffix_;
       s = piece;
+      affixed = true;
     }
-    if (auto id = TokenToId(s)) {
+    // Next returns code points below kSmallChars only for valid sequences,
+    // so s is then exactly that character's encoding.
+    std::optional<int32_t> id;
+    if (!affixed && cp < kSmallChars) {
+      if (small_char_ids_[cp] >= 0) id = small_char_ids_[cp];
+    } else {
+      id = TokenToId(s);
+    }
+    if (id) {
       if (has_unk) {
         add(unk_id, unk_len);
         has_unk = false;
@@ -196,61 +280,14 @@ void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>& out) const
   }
   if (has_unk) add(unk_id, unk_len);
   if (!symbols.empty()) symbols.back().next = -1;
-  MergeAll(symbols);
-  for (const Symbol& s : symbols) {
+  merge_all(merges_, symbols, scratch.merge);
+  for (const bpe::Symbol& s : symbols) {
     if (s.len != 0) out.push_back(s.id);
   }
-}
-
-void BpeModel::MergeAll(std::vector<Symbol>& symbols) const {
-  struct Candidate {
-    int32_t rank;
-    int32_t pos;
-    int32_t new_id;
-    // Lowest rank first, then leftmost.
-    bool operator<(const Candidate& o) const {
-      return rank != o.rank ? rank > o.rank : pos > o.pos;
-    }
-  };
-  // A binary heap on a reused per-thread buffer, to avoid an allocation per word.
-  thread_local std::vector<Candidate> queue;
-  queue.clear();
-  auto push = [](Candidate c) {
-    queue.push_back(c);
-    std::push_heap(queue.begin(), queue.end());
-  };
-  const auto n = static_cast<int32_t>(symbols.size());
-  for (int32_t i = 0; i + 1 < n; ++i) {
-    if (const MergeTarget* m = FindMerge(symbols[i].id, symbols[i + 1].id)) {
-      push(Candidate{m->rank, i, m->new_id});
-    }
-  }
-  while (!queue.empty()) {
-    std::pop_heap(queue.begin(), queue.end());
-    const Candidate top = queue.back();
-    queue.pop_back();
-    Symbol& cur = symbols[top.pos];
-    if (cur.len == 0 || cur.next == -1) continue;
-    const int32_t next_pos = cur.next;
-    const Symbol right = symbols[next_pos];
-    const MergeTarget* still = FindMerge(cur.id, right.id);
-    if (still == nullptr || still->new_id != top.new_id) continue;  // stale entry
-    cur.id = top.new_id;
-    cur.len += right.len;
-    cur.next = right.next;
-    symbols[next_pos].len = 0;
-    if (right.next >= 0 && right.next < n) symbols[right.next].prev = top.pos;
-    if (cur.prev >= 0) {
-      if (const MergeTarget* m = FindMerge(symbols[cur.prev].id, cur.id)) {
-        push(Candidate{m->rank, cur.prev, m->new_id});
-      }
-    }
-    if (cur.next >= 0 && cur.next < n) {
-      if (const MergeTarget* m = FindMerge(cur.id, symbols[cur.next].id)) {
-        push(Candidate{m->rank, top.pos, m->new_id});
-      }
-    }
-  }
+  // A huge word (a long run without a split) must not pin its buffers.
+  TrimScratch(symbols);
+  TrimScratch(piece);
+  scratch.merge.Trim();
 }
 
 bool BpeModel::WordCache::Get(std::string_view word, std::vector<int32_t>& out) const {
@@ -265,8 +302,10 @@ bool BpeModel::WordCache::Get(std::string_view word, std::vector<int32_t>& out) 
 void BpeModel::WordCache::Put(std::string_view word, const int32_t* ids, size_t n) const {
   Shard& shard = shards_[absl::Hash<absl::string_view>()(AbslView(word)) % kShards];
   std::lock_guard<std::mutex> lock(shard.mu);
-  if (shard.map.size() >= kCapacityPerShard) return;
-  shard.map.emplace(std::string(word), std::vector<int32_t>(ids, ids + n));
+  // Node and vector headers, roughly.
+  const size_t cost = word.size() + n * sizeof(int32_t) + 64;
+  if (shard.map.size() >= kCapacityPerShard || shard.bytes + cost > kBytesPerShard) return;
+  if (shard.map.emplace(std::string(word), std::vector<int32_t>(ids, ids + n)).second) shard.bytes += cost;
 }
 
 }  // namespace kaon

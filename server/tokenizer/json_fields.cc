@@ -10,6 +10,23 @@ absl::Status Unsupported(const std::string& field, const std::string& value) {
   return absl::InvalidArgumentError(field + " \"" + value + "\" is not supported");
 }
 
+absl::StatusOr<int32_t> TokenId(const Json& v, const std::string& field) {
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0)) {
+    return Invalid(field, "expected a non-negative integer id, got " + Excerpt(v));
+  }
+  if (v.get<uint64_t>() > static_cast<uint64_t>(kMaxTokenId)) {
+    return Invalid(field, "id " + std::to_string(v.get<uint64_t>()) + " is larger than the limit of " +
+                              std::to_string(kMaxTokenId));
+  }
+  return static_cast<int32_t>(v.get<uint64_t>());
+}
+
+std::string Excerpt(const Json& v) {
+  std::string s = v.dump(-1, ' ', /*ensure_ascii=*/true, Json::error_handler_t::replace);
+  if (s.size() > 80) s = s.substr(0, 77) + "...";
+  return s;
+}
+
 std::string Sub(const std::string& path, const std::string& key) {
   return path.empty() ? key : path + "." + key;
 }
@@ -22,7 +39,7 @@ absl::StatusOr<std::string> String(const Json& obj, const std::string& key,
                                    const std::string& path) {
   if (!obj.is_object() || !obj.contains(key)) return Invalid(Sub(path, key), "missing");
   const Json& v = obj[key];
-  if (!v.is_string()) return Invalid(Sub(path, key), "expected a string, got " + v.dump());
+  if (!v.is_string()) return Invalid(Sub(path, key), "expected a string, got " + Excerpt(v));
   return v.get<std::string>();
 }
 
@@ -46,7 +63,7 @@ absl::StatusOr<bool> BoolOr(const Json& obj, const std::string& key, const std::
                             bool fallback) {
   if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return fallback;
   const Json& v = obj[key];
-  if (!v.is_boolean()) return Invalid(Sub(path, key), "expected a boolean, got " + v.dump());
+  if (!v.is_boolean()) return Invalid(Sub(path, key), "expected a boolean, got " + Excerpt(v));
   return v.get<bool>();
 }
 
@@ -57,7 +74,7 @@ absl::StatusOr<int64_t> IntOr(const Json& obj, const std::string& key, const std
   if (v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX)) {
     return v.get<int64_t>();
   }
-  return Invalid(Sub(path, key), "expected an integer, got " + v.dump());
+  return Invalid(Sub(path, key), "expected an integer, got " + Excerpt(v));
 }
 
 absl::StatusOr<const Json*> Array(const Json& obj, const std::string& key,
@@ -69,7 +86,7 @@ absl::StatusOr<const Json*> Array(const Json& obj, const std::string& key,
 }
 
 absl::StatusOr<std::string> Type(const Json& obj, const std::string& path) {
-  if (!obj.is_object()) return Invalid(path, "expected an object, got " + obj.dump());
+  if (!obj.is_object()) return Invalid(path, "expected an object, got " + Excerpt(obj));
   return String(obj, "type", path);
 }
 

@@ -2,6 +2,7 @@
 // (e.g. "pre_tokenizer.pretokenizers[0].pattern"). The caller prefixes the file.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -14,6 +15,17 @@ namespace kaon::tj {
 // tokenizer.json vocabularies are large; nlohmann::json's std::map inserts in
 // O(log n) where ordered_json would be quadratic.
 using Json = nlohmann::json;
+
+// The largest token id a tokenizer.json may use: 2^24 - 1, the bound on
+// config.json's vocab_size (server/runtime/model_config.h), so no larger id
+// could have an embedding row; real vocabularies stop near 2^18.
+inline constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
+
+// A token id in [0, kMaxTokenId]; the error names `field`.
+absl::StatusOr<int32_t> TokenId(const Json& v, const std::string& field);
+
+// `v` as JSON for an error message: one line, at most 80 characters.
+std::string Excerpt(const Json& v);
 
 absl::Status Invalid(const std::string& field, const std::string& what);
 absl::Status Unsupported(const std::string& field, const std::string& value);

