@@ -1,6 +1,8 @@
 #include "server/http/http_policy.h"
 
+#include <cstdint>
 #include <cstdio>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -107,6 +109,15 @@ std::optional<std::string> AllowOrigin(const std::vector<std::string>& allowed, 
     if (EqualsIgnoreCase(a, origin)) return std::string(origin);
   }
   return std::nullopt;
+}
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string id = "req-";
+  uint64_t v = rng();
+  for (int i = 0; i < 16; ++i, v >>= 4) id += kHex[v & 15];
+  return id;
 }
 
 std::optional<std::string> ClientRequestId(std::string_view value) {

@@ -31,6 +31,9 @@ absl::StatusOr<std::vector<std::string>> ParseAllowedOrigins(std::string_view fl
 // when CORS headers must not be sent.
 std::optional<std::string> AllowOrigin(const std::vector<std::string>& allowed, std::string_view origin);
 
+// "req-" and 16 random hex digits, for requests without a usable id.
+std::string NewRequestId();
+
 // X-Request-Id as a client sent it, if it is fit to repeat in a response
 // header and a log line: 1..128 printable ASCII bytes. nullopt: generate one.
 inline constexpr size_t kMaxRequestIdBytes = 128;

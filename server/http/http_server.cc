@@ -10,11 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <sys/socket.h>
-
 #include <atomic>
-#include <cerrno>
-#include <condition_variable>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -22,26 +18,22 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
-#include <random>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <variant>
 #include <vector>
 
 #include "nlohmann/json.hpp"
 #include "server/api/api_error.h"
-#include "server/api/chat_request.h"
-#include "server/api/completion_request.h"
 #include "server/api/parsed_request.h"
-#include "server/api/request_body.h"
 #include "server/api/response_builder.h"
-#include "server/api/tokenize_request.h"
 #include "server/common/memory_trimmer.h"
 #include "server/common/thread_name.h"
 #include "server/common/work_pool.h"
 #include "server/engine/engine.h"
+#include "server/http/beast_support.h"
 #include "server/http/http_policy.h"
+#include "server/http/request_work.h"
 #include "server/metrics/request_recorder.h"
 #include "server/metrics/serving_metrics.h"
 
@@ -61,46 +53,9 @@ using SteadyClock = std::chrono::steady_clock;
 
 enum class State { kLoading, kReady, kDraining, kFailed };
 
-// What one in-flight generation's notify reaches; `post` is guarded by the
-// gate's mutex and cleared when the connection's coroutine lets go.
-struct Waker {
-  std::function<void()> post;
-};
-
-// Closed (under its mutex) once the io threads have stopped, so an engine
-// thread never posts to an io_context that is being torn down. Also lists
-// the live wakers, so a fatal error can wake every waiting request.
-struct NotifyGate {
-  std::mutex mu;
-  bool open = true;
-  std::unordered_set<Waker*> wakers;
-};
-
-// Lives on the connection's strand: set by posted wake-ups, read by the
-// coroutine between drains, so a wake-up that lands while the coroutine is
-// busy (writing) is not lost.
-struct WaitState {
-  explicit WaitState(const net::any_io_executor& ex) : timer(ex) {}
-  bool pending = false;
-  bool client_gone = false;
-  // Set when the request's coroutine lets go: the socket may be gone by the
-  // time a disconnect watcher's completed wait resumes.
-  bool finished = false;
-  net::steady_timer timer;
-};
-
 std::string_view Sv(beast::string_view v) { return std::string_view(v.data(), v.size()); }
 
 std::string DumpJson(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
-std::string NewRequestId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* kHex = "0123456789abcdef";
-  std::string id = "req-";
-  uint64_t v = rng();
-  for (int i = 0; i < 16; ++i, v >>= 4) id += kHex[v & 15];
-  return id;
-}
 
 api::ApiError Unavailable(const std::string& message) {
   return api::ApiError{503, message, "service_unavailable", std::nullopt, std::nullopt};
@@ -116,153 +71,19 @@ Json HealthBody(State state, const std::string& fail_reason) {
   return Json::object();
 }
 
-// Holds the in-flight count up while a request is being handled, so a drain
-// waits for it.
-struct InFlight {
-  explicit InFlight(std::atomic<int>& c) : count(c) { count.fetch_add(1); }
-  ~InFlight() { count.fetch_sub(1); }
-  std::atomic<int>& count;
-};
-
-// The routes whose body is parsed (and the work behind it).
-enum class Work { kCompletion, kChat, kTokenize, kDetokenize };
-
-// What the heavy half of a request leaves for the I/O thread: an error, a
-// finished answer (tokenize routes), or submitted generation requests.
-struct Prepared {
-  std::optional<api::ApiError> error;
-  std::string body;  // tokenize routes: the 200 answer, already serialized
-  std::optional<api::ParsedRequest> request;
-  std::vector<std::unique_ptr<RequestHandle>> handles;
-  std::vector<std::unique_ptr<metrics::RequestRecorder>> recorders;
-};
-
-// A protocol error found while reading a request: answered, then the
-// connection closes (the rest of what the client sends cannot be trusted).
-struct ProtocolError {
-  int status;
-  std::string message;
-};
-
-// Pool tasks still running: each posts its result back to the io_context,
-// so the server waits for them before that goes away.
-struct PoolJobs {
-  std::mutex mu;
-  std::condition_variable cv;
-  int running = 0;
-  void Begin() {
-    std::lock_guard<std::mutex> lock(mu);
-    ++running;
-  }
-  void End() {
-    std::lock_guard<std::mutex> lock(mu);
-    if (--running == 0) cv.notify_all();
-  }
-  void WaitIdle() {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [this] { return running == 0; });
-  }
-};
-
-// Runs `fn` on `pool` and resumes the calling coroutine on its own executor
-// (its connection's strand) with the result; nullopt when the pool's queue
-// is full.
-template <class T>
-awaitable<std::optional<T>> OnPool(WorkPool& pool, PoolJobs& jobs, std::function<T()> fn) {
-  auto initiate = [&pool, &jobs](auto handler, std::function<T()> task) {
-    const net::any_io_executor ex = net::get_associated_executor(handler);
-    // The coroutine's handler is move-only; std::function needs a copy.
-    auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    jobs.Begin();
-    const bool queued = pool.TryPost([h, ex, task = std::move(task), &jobs]() mutable {
-      // The coroutine must be resumed whatever happens: a handler dropped
-      // unrun would destroy its frame on this thread.
-      std::optional<T> result;
-      try {
-        result = task();
-      } catch (...) {
-      }
-      net::post(ex, [h = std::move(h), result = std::move(result)]() mutable { (*h)(std::move(result)); });
-      jobs.End();
-    });
-    if (!queued) {
-      jobs.End();
-      net::post(ex, [h]() mutable { (*h)(std::nullopt); });
-    }
-  };
-  co_return co_await net::async_initiate<decltype(use_awaitable), void(std::optional<T>)>(initiate, use_awaitable,
-                                                                                         std::move(fn));
-}
-
-// A read deadline that cancels the socket's pending read when it passes.
-// Lives on the connection's strand with the read it guards.
-class ReadDeadline {
- public:
-  ReadDeadline(beast::tcp_stream& stream, std::chrono::seconds timeout)
-      : stream_(stream), timer_(stream.get_executor()) {
-    Restart(timeout);
-  }
-  ~ReadDeadline() { Stop(); }
-  void Restart(std::chrono::seconds timeout) {
-    timer_.expires_after(timeout);
-    // The flag is shared: a wait cancelled by Stop may complete after this
-    // object is gone.
-    timer_.async_wait([expired = expired_, socket = &stream_.socket()](const beast::error_code& ec) {
-      if (ec) return;  // restarted or stopped
-      *expired = true;
-      beast::error_code ignored;
-      socket->cancel(ignored);
-    });
-  }
-  void Stop() { timer_.cancel(); }
-  bool expired() const { return *expired_; }
-
- private:
-  beast::tcp_stream& stream_;
-  net::steady_timer timer_;
-  std::shared_ptr<bool> expired_ = std::make_shared<bool>(false);
-};
-
-// The answer to a read error, if the peer is there to read one: nothing for
-// a clean close, a reset or an idle keep-alive connection timing out.
-std::optional<ProtocolError> ClassifyReadError(const beast::error_code& ec,
-                                               const bhttp::request_parser<bhttp::string_body>& parser,
-                                               const beast::flat_buffer& buffer, size_t max_url_bytes) {
-  if (ec == beast::error::timeout) {
-    if (!parser.got_some() && buffer.size() == 0) return std::nullopt;
-    return ProtocolError{408, parser.is_header_done() ? "the request body did not arrive in time"
-                                                      : "the request headers did not arrive in time"};
-  }
-  if (ec == bhttp::error::partial_message) return ProtocolError{400, "the request ended before it was complete"};
-  if (ec == bhttp::error::header_limit) {
-    // The request line alone too long is a long URL (414); else the headers (431).
-    const auto* data = static_cast<const char*>(buffer.data().data());
-    const std::string_view seen(data, buffer.size());
-    const size_t eol = seen.find('\n');
-    if (eol == std::string_view::npos || eol > max_url_bytes + 16) {
-      return ProtocolError{414, "the request URL is too long"};
-    }
-    return ProtocolError{431, "the request headers are too large"};
-  }
-  if (ec == bhttp::error::end_of_stream) return std::nullopt;
-  if (ec == bhttp::error::bad_version) return ProtocolError{505, "only HTTP/1.0 and HTTP/1.1 are supported"};
-  if (ec == bhttp::error::bad_target && !parser.is_header_done()) {
-    // HTTP/0.9's "GET /path" has no version: the target runs into the line's
-    // end. A version problem, not a malformed target.
-    const std::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
-    const std::string_view line = seen.substr(0, seen.find_first_of("\r\n"));
-    const size_t first = line.find(' ');
-    if (first != std::string_view::npos && first > 0 && line.find(' ', first + 1) == std::string_view::npos &&
-        seen.find('\n') != std::string_view::npos) {
-      return ProtocolError{505, "only HTTP/1.0 and HTTP/1.1 are supported (this looks like HTTP/0.9)"};
-    }
-  }
-  if (ec.category() == beast::error_code(bhttp::error::bad_method).category()) {
-    // Every other parser error: a malformed request line, header, length or chunk.
-    return ProtocolError{400, "malformed HTTP request: " + ec.message()};
-  }
-  return std::nullopt;  // end_of_stream, reset, ...: nobody to answer
-}
+using beast_support::ClassifyReadError;
+using beast_support::InFlight;
+using beast_support::LingerClose;
+using beast_support::NotifyGate;
+using beast_support::OnPool;
+using beast_support::PoolJobs;
+using beast_support::ProtocolError;
+using beast_support::ReadDeadline;
+using beast_support::RequestCleanup;
+using beast_support::WaitState;
+using beast_support::Waker;
+using beast_support::WatchDisconnect;
+using beast_support::WriteEvents;
 
 }  // namespace
 
@@ -305,16 +126,16 @@ struct HttpServer::Impl {
   // whose body must be parsed.
   std::optional<Response> Route(const Request& req, const std::string& rid, const std::string& path,
                                 std::optional<Work>* work) const;
-  // Parses, validates and (for generation) submits: the heavy half, run on
-  // the pool or, for small bodies, inline. Thread-safe.
-  Prepared Prepare(Work work, const std::string& body, SteadyClock::time_point arrival) const;
+  // The heavy half (request_work.h), on the pool or, for small bodies, inline.
+  Prepared Prepare(Work work, const std::string& body, SteadyClock::time_point arrival) const {
+    return PrepareRequest(work, body, arrival, backend, [this] { return NotServing(); });
+  }
   awaitable<bool> Serve(beast::tcp_stream& stream, Request& req, Work work, const std::string& rid,
                         RequestLogEntry& log, SteadyClock::time_point arrival);
   Response BodyTooLarge(const Request& req, const std::string& rid) const;
   awaitable<void> AnswerProtocolError(beast::tcp_stream& stream, const Request& req, const ProtocolError& error);
   awaitable<bool> Generate(beast::tcp_stream& stream, Request& req, Prepared prepared, const std::string& rid,
                            RequestLogEntry& log);
-  awaitable<void> WatchDisconnect(tcp::socket& socket, std::shared_ptr<WaitState> state);
 
   // Headers every response carries: server, request id, CORS.
   template <class Message>
@@ -471,19 +292,7 @@ awaitable<void> HttpServer::Impl::Session(beast::tcp_stream stream) {
     }
     if (!keep) break;
   }
-  // Half-close, then read what the client still sends for a moment: closing
-  // a socket with unread data resets it, and the reset can destroy an error
-  // response (413, 400) before the client has read it.
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.expires_after(std::chrono::seconds(2));
-  char sink[4096];
-  for (size_t drained = 0; drained < (size_t{4} << 20);) {
-    beast::error_code ec;
-    const size_t n = co_await stream.async_read_some(net::buffer(sink), net::redirect_error(use_awaitable, ec));
-    if (ec) break;
-    drained += n;
-  }
+  co_await LingerClose(stream);
 }
 
 awaitable<void> HttpServer::Impl::AnswerProtocolError(beast::tcp_stream& stream, const Request& partial,
@@ -611,61 +420,6 @@ std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::s
   return std::nullopt;
 }
 
-Prepared HttpServer::Impl::Prepare(Work work, const std::string& text, SteadyClock::time_point arrival) const {
-  Prepared out;
-  const api::ServingContext& ctx = backend.ctx;
-  try {
-    std::variant<Json, api::ApiError> body = api::ParseRequestBody(text, ctx.limits);
-    if (auto* e = std::get_if<api::ApiError>(&body)) {
-      out.error = std::move(*e);
-      return out;
-    }
-    const Json& j = std::get<Json>(body);
-    if (work == Work::kTokenize || work == Work::kDetokenize) {
-      std::variant<Json, api::ApiError> r = work == Work::kDetokenize ? api::Detokenize(j, ctx) : api::Tokenize(j, ctx);
-      if (auto* e = std::get_if<api::ApiError>(&r)) out.error = std::move(*e);
-      else out.body = DumpJson(std::get<Json>(r));
-      return out;
-    }
-    api::ParseResult parsed = work == Work::kChat ? api::ParseChatRequest(j, ctx) : api::ParseCompletionRequest(j, ctx);
-    if (auto* e = std::get_if<api::ApiError>(&parsed)) {
-      out.error = std::move(*e);
-      return out;
-    }
-    if (std::optional<api::ApiError> refused = NotServing()) {
-      out.error = std::move(*refused);
-      return out;
-    }
-    out.request = std::move(std::get<api::ParsedRequest>(parsed));
-    const api::ParsedRequest& request = *out.request;
-    std::vector<GenerationRequest> generation;
-    for (size_t i = 0; i < request.prompts.size(); ++i) {
-      generation.push_back(api::ToGenerationRequest(request, i));
-      // Arrival is when the body had been read, so TTFT includes parsing.
-      out.recorders.push_back(std::make_unique<metrics::RequestRecorder>(
-          backend.metrics, static_cast<int64_t>(request.prompts[i].size()), request.params.n, arrival));
-    }
-    absl::StatusOr<std::vector<std::unique_ptr<RequestHandle>>> h = backend.engine->SubmitAll(std::move(generation));
-    if (!h.ok()) {
-      out.error = api::ApiErrorFromStatus(h.status());
-      // Never started: not aborted requests.
-      out.recorders.clear();
-      return out;
-    }
-    out.handles = std::move(*h);
-  } catch (const std::bad_alloc&) {
-    out = Prepared();
-    out.error = api::ApiError{500, "out of memory while parsing the request", "server_error", std::nullopt,
-                              std::nullopt};
-  } catch (const std::exception& e) {
-    // A bug, not the client's fault; it must still get an answer.
-    out = Prepared();
-    out.error = api::ApiError{500, std::string("internal error while parsing the request: ") + e.what(),
-                              "server_error", std::nullopt, std::nullopt};
-  }
-  return out;
-}
-
 awaitable<bool> HttpServer::Impl::Handle(beast::tcp_stream& stream, Request& req) {
   const SteadyClock::time_point start = SteadyClock::now();
   auto it = req.find("X-Request-Id");
@@ -711,23 +465,6 @@ awaitable<bool> HttpServer::Impl::Handle(beast::tcp_stream& stream, Request& req
   const bool probe = path == "/health" || path == "/metrics";
   if (!probe || log.status != 200) Log(log);
   co_return keep;
-}
-
-awaitable<void> HttpServer::Impl::WatchDisconnect(tcp::socket& socket, std::shared_ptr<WaitState> state) {
-  beast::error_code ec;
-  co_await socket.async_wait(tcp::socket::wait_read, net::redirect_error(use_awaitable, ec));
-  // Cancelled, or completed just as the request finished: in both cases the
-  // socket must not be touched (the session may have closed it). Both run on
-  // the connection's strand, so the flag is exact.
-  if (ec || state->finished) co_return;
-  // Readable while we have not asked for more: either the peer closed (a
-  // zero-byte peek) or it pipelined its next request (leave that alone).
-  char byte;
-  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-    state->client_gone = true;
-    state->timer.cancel();
-  }
 }
 
 awaitable<bool> HttpServer::Impl::Serve(beast::tcp_stream& stream, Request& req, Work work, const std::string& rid,
@@ -801,25 +538,7 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
       }
     });
   };
-  // Clears the waker on every way out of this coroutine (including its
-  // destruction at shutdown), so the engine stops posting for it; and stops
-  // watching the socket for a disconnect.
-  struct Cleanup {
-    std::shared_ptr<NotifyGate> gate;
-    std::shared_ptr<Waker> waker;
-    std::shared_ptr<WaitState> state;
-    tcp::socket* socket;
-    ~Cleanup() {
-      {
-        std::lock_guard<std::mutex> lock(gate->mu);
-        waker->post = nullptr;
-        gate->wakers.erase(waker.get());
-      }
-      state->finished = true;
-      beast::error_code ignored;
-      socket->cancel(ignored);
-    }
-  } cleanup{gate, waker, state, &stream.socket()};
+  RequestCleanup cleanup{gate, waker, state, &stream.socket()};
   {
     std::lock_guard<std::mutex> lock(gate->mu);
     gate->wakers.insert(waker.get());
@@ -859,19 +578,8 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
   // One chunked frame per SSE event: the client sees each token as soon as
   // the engine produces it. A client that stops reading for write_timeout
   // is dropped (its request aborts).
-  auto send_chunks = [&](const std::vector<std::string>& chunks) -> awaitable<bool> {
-    for (const std::string& c : chunks) {
-      beast::error_code wec;
-      stream.expires_after(options.write_timeout);
-      if (chunked) {
-        co_await net::async_write(stream, bhttp::make_chunk(net::buffer(c)), net::redirect_error(use_awaitable, wec));
-      } else {
-        co_await net::async_write(stream, net::buffer(c), net::redirect_error(use_awaitable, wec));
-      }
-      stream.expires_never();
-      if (wec) co_return false;
-    }
-    co_return true;
+  auto send_chunks = [&](const std::vector<std::string>& chunks, bool last = false) {
+    return WriteEvents(stream, chunks, chunked, last, options.write_timeout);
   };
 
   bool failed = false;
@@ -919,18 +627,13 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
     std::vector<std::string> tail;
     tail.push_back(api::SseEvent(e.ToJson()));
     tail.push_back(api::kSseDone);
-    co_await send_chunks(tail);
-    if (chunked) co_await net::async_write(stream, bhttp::make_chunk_last(), net::redirect_error(use_awaitable, ec));
+    co_await send_chunks(tail, /*last=*/true);
     co_return false;
   }
   if (request.stream) {
     if (builder.error()) log.note = "step failed: " + builder.error()->message;
-    if (!co_await send_chunks(builder.FinishStream())) co_return false;
-    if (!chunked) co_return false;
-    stream.expires_after(options.write_timeout);
-    co_await net::async_write(stream, bhttp::make_chunk_last(), net::redirect_error(use_awaitable, ec));
-    stream.expires_never();
-    co_return !ec && req.keep_alive() && !shutting_down.load();
+    if (!co_await send_chunks(builder.FinishStream(), /*last=*/true)) co_return false;
+    co_return chunked && req.keep_alive() && !shutting_down.load();
   }
   if (builder.error()) {
     log.status = builder.error()->http_status;
