@@ -240,6 +240,20 @@ TEST_F(HostileHttpTest, MaxTokensNearTwoToThe63IsRefused) {
   EXPECT_NE(MessageOf(*r).find("maximum context length is 512"), std::string::npos) << r->body;
 }
 
+// More prompts than running slots and queue could ever hold: a 400 (retrying
+// cannot help), where it was a retryable 429.
+TEST_F(HostileHttpTest, ARequestThatCanNeverFitIsRefusedNotThrottled) {
+  Start({"--max-num-seqs", "2", "--max-num-queued-requests", "1"});
+  std::optional<HttpResponse> r =
+      Post("/v1/completions", R"({"prompt": ["a", "b", "c", "d"], "max_tokens": 1})");
+  ASSERT_TRUE(r);
+  ExpectErrorObject(*r, 400);
+  EXPECT_NE(MessageOf(*r).find("--max-num-queued-requests"), std::string::npos) << r->body;
+  std::optional<HttpResponse> fits = Post("/v1/completions", R"({"prompt": ["a", "b"], "max_tokens": 1})");
+  ASSERT_TRUE(fits);
+  EXPECT_EQ(fits->status, 200) << fits->body;
+}
+
 // Heavy bodies are parsed on the worker pool: /health and small requests are
 // answered meanwhile. (Before, two 1 MB many-key bodies held an I/O thread
 // long enough that /health took 16.5 s.) The bound below is loose on purpose:
