@@ -18,23 +18,8 @@ namespace {
 using kaon::v1::GenerateRequest;
 using kaon::v1::GenerateResponse;
 
-const std::string kChatTemplate = SourceDir() + "/tests/data/templates/llama2_chat.jinja";
-
-class GrpcHostileTest : public ::testing::Test {
+class GrpcHostileTest : public GrpcServerSuite {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new GrpcServerProcess();
-    ASSERT_TRUE(server_->Start({"--chat-template", kChatTemplate})) << "kaon serve did not announce both ports";
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    stub_ = kaon::v1::Generation::NewStub(server_->Channel());
-  }
-
   grpc::Status Complete(const GenerateRequest& req) {
     grpc::ClientContext ctx;
     SetDeadline(ctx, std::chrono::seconds(30));
@@ -76,11 +61,7 @@ class GrpcHostileTest : public ::testing::Test {
     return status;
   }
 
-  static GrpcServerProcess* server_;
-  std::unique_ptr<kaon::v1::Generation::Stub> stub_;
 };
-
-GrpcServerProcess* GrpcHostileTest::server_ = nullptr;
 
 std::string NestedArrays(int depth) { return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']'); }
 

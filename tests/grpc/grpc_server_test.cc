@@ -19,8 +19,6 @@ using kaon::v1::GenerateRequest;
 using kaon::v1::GenerateResponse;
 using Json = nlohmann::json;
 
-const std::string kChatTemplate = SourceDir() + "/tests/data/templates/llama2_chat.jinja";
-
 GenerateRequest Greedy(const std::string& text, int64_t max_tokens) {
   GenerateRequest r;
   r.set_text(text);
@@ -30,21 +28,8 @@ GenerateRequest Greedy(const std::string& text, int64_t max_tokens) {
   return r;
 }
 
-class GrpcTest : public ::testing::Test {
+class GrpcTest : public GrpcServerSuite {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new GrpcServerProcess();
-    ASSERT_TRUE(server_->Start({"--chat-template", kChatTemplate})) << "kaon serve did not announce both ports";
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    stub_ = kaon::v1::Generation::NewStub(server_->Channel());
-  }
-
   // POST to the HTTP API; the parsed JSON body (null on transport failure).
   Json HttpPost(const std::string& path, const Json& body) {
     Connection c(server_->http_port());
@@ -83,11 +68,7 @@ class GrpcTest : public ::testing::Test {
                   << ", kv_cache_usage_perc " << usage << " (baseline " << kv << ")";
   }
 
-  static GrpcServerProcess* server_;
-  std::unique_ptr<kaon::v1::Generation::Stub> stub_;
 };
-
-GrpcServerProcess* GrpcTest::server_ = nullptr;
 
 TEST_F(GrpcTest, AnnouncesGrpcBeforeHttp) { EXPECT_TRUE(server_->grpc_line_first()); }
 

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <string>
 #include <thread>
@@ -126,5 +127,30 @@ inline StreamResult Stream(kaon::v1::Generation::Stub& stub, const kaon::v1::Gen
   out.status = reader->Finish();
   return out;
 }
+
+// The chat template the gRPC suites serve with (the bundled model has none).
+inline std::string Llama2ChatTemplate() { return SourceDir() + "/tests/data/templates/llama2_chat.jinja"; }
+
+// One `kaon serve --grpc-port 0 --chat-template llama2_chat.jinja` for a whole
+// test suite (starting it costs more than most tests), and a stub per test.
+class GrpcServerSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new GrpcServerProcess();
+    ASSERT_TRUE(server_->Start({"--chat-template", Llama2ChatTemplate()}))
+        << "kaon serve did not announce both ports";
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    stub_ = kaon::v1::Generation::NewStub(server_->Channel());
+  }
+
+  static inline GrpcServerProcess* server_ = nullptr;
+  std::unique_ptr<kaon::v1::Generation::Stub> stub_;
+};
 
 }  // namespace kaon::testing
