@@ -13,7 +13,7 @@
 #include "kernels/cpu/rmsnorm.h"
 #include "kernels/cpu/rope.h"
 #include "server/common/status.h"
-#include "server/runtime/rope_frequencies.h"
+#include "models/rope_frequencies.h"
 
 namespace kaon {
 namespace {

@@ -11,9 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/cpu/thread_pool.h"
-#include "models/layers/linear.h"
-#include "server/runtime/causal_lm.h"
-#include "server/runtime/safetensors.h"
+#include "server/backend/cpu/linear.h"
+#include "server/backend/causal_lm.h"
+#include "server/loading/safetensors.h"
 
 namespace kaon {
 

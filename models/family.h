@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "models/decoder.h"
 #include "nlohmann/json.hpp"
-#include "server/runtime/model_config.h"
+#include "server/loading/model_config.h"
 
 namespace kaon {
 

@@ -9,8 +9,8 @@
 
 #include "models/registry.h"
 #include "absl/status/statusor.h"
-#include "server/runtime/safetensors.h"
-#include "server/runtime/safetensors_writer.h"
+#include "server/loading/safetensors.h"
+#include "server/loading/safetensors_writer.h"
 
 namespace kaon {
 

@@ -9,7 +9,7 @@
 #include "models/family.h"
 #include "server/common/files.h"
 #include "server/common/status.h"
-#include "server/runtime/safetensors.h"
+#include "server/loading/safetensors.h"
 
 namespace kaon {
 namespace {

@@ -8,8 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "models/decoder.h"
-#include "server/runtime/causal_lm.h"
-#include "server/runtime/model_config.h"
+#include "server/backend/causal_lm.h"
+#include "server/loading/model_config.h"
 
 namespace kaon {
 

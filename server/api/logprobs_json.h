@@ -9,7 +9,7 @@
 #include <string>
 
 #include "nlohmann/json.hpp"
-#include "server/runtime/sampler.h"
+#include "server/backend/cpu/sampler.h"
 
 namespace kaon {
 class Tokenizer;

@@ -10,7 +10,7 @@
 
 #include "server/api/api_error.h"
 #include "server/engine/engine.h"
-#include "server/runtime/sampling_params.h"
+#include "server/engine/sampling_params.h"
 
 namespace kaon::api {
 

@@ -12,7 +12,7 @@
 #include "models/random_weights.h"
 #include "server/common/files.h"
 #include "server/common/status.h"
-#include "server/runtime/safetensors_writer.h"
+#include "server/loading/safetensors_writer.h"
 
 namespace kaon {
 namespace {

@@ -22,7 +22,7 @@
 #include "server/engine/output_processor.h"
 #include "server/engine/request_channel.h"
 #include "server/engine/scheduler.h"
-#include "server/runtime/sampler.h"
+#include "server/backend/cpu/sampler.h"
 #include "server/tokenizer/tokenizer.h"
 
 namespace kaon {

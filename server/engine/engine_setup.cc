@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "models/random_weights.h"
 #include "server/common/status.h"
-#include "server/engine/device.h"
-#include "server/runtime/memory_plan.h"
+#include "server/backend/device.h"
+#include "server/backend/memory_plan.h"
 
 namespace kaon {
 namespace {

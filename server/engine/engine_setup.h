@@ -10,9 +10,9 @@
 
 #include "absl/status/statusor.h"
 #include "models/registry.h"
-#include "server/runtime/kv_cache.h"
-#include "server/runtime/memory_plan.h"
-#include "server/runtime/model_runner.h"
+#include "server/backend/kv_cache.h"
+#include "server/backend/memory_plan.h"
+#include "server/engine/model_runner.h"
 
 namespace kaon {
 
@@ -27,12 +27,12 @@ struct EngineOptions {
   // --load-format dummy: random weights of the config's shapes, generated in
   // memory (no safetensors needed), for benchmarks and tests.
   bool dummy_weights = false;
-  std::string device = "cpu";  // cpu | cuda | auto (see server/engine/device.h)
+  std::string device = "cpu";  // cpu | cuda | auto (see server/backend/device.h)
   std::string dtype = "auto";  // auto | float32 | bfloat16 | float16
   // On a device without --num-kv-blocks: the share of its memory kaon plans
   // for (weights + activations + KV cache), as vLLM's flag.
   double gpu_memory_utilization = 0.9;
-  // Only 1 yet: the layers shard at load (models/layers), but serving over
+  // Only 1 yet: the layers shard at load (server/backend/cpu/linear.h), but serving over
   // several GPUs is not built; other values are refused at start-up.
   int tensor_parallel_size = 1;
   // The host memory start-up compares the model's needs with (weights, KV
@@ -63,7 +63,7 @@ struct EngineParts {
 
 absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const EngineOptions& options);
 
-// The KV cache a device gets (server/runtime/memory_plan.h) for this model
+// The KV cache a device gets (server/backend/memory_plan.h) for this model
 // and these options, given the device's free and total bytes; `dtype` is
 // what weights, activations and KV are held in. Errors name the flag.
 absl::StatusOr<MemoryPlan> PlanDeviceKvCache(const ModelInfo& info, const EngineOptions& options,

@@ -14,8 +14,8 @@
 #include "kernels/cpu/sampling.h"
 #include "models/registry.h"
 #include "server/engine/engine_setup.h"
-#include "server/runtime/kv_cache.h"
-#include "server/runtime/model_runner.h"
+#include "server/backend/kv_cache.h"
+#include "server/engine/model_runner.h"
 
 namespace kaon {
 

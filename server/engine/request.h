@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "server/runtime/sampler.h"
-#include "server/runtime/sampling_params.h"
+#include "server/backend/cpu/sampler.h"
+#include "server/engine/sampling_params.h"
 
 namespace kaon {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "server/engine/request.h"
-#include "server/runtime/sampler.h"
+#include "server/backend/cpu/sampler.h"
 
 namespace kaon {
 

@@ -6,7 +6,7 @@
 #include "server/api/chat_request.h"
 #include "server/api/completion_request.h"
 #include "server/api/request_body.h"
-#include "server/runtime/sampling_params.h"
+#include "server/engine/sampling_params.h"
 
 namespace kaon::grpc_api {
 namespace {

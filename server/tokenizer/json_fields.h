@@ -17,7 +17,7 @@ namespace kaon::tj {
 using Json = nlohmann::json;
 
 // The largest token id a tokenizer.json may use: 2^24 - 1, the bound on
-// config.json's vocab_size (server/runtime/model_config.h), so no larger id
+// config.json's vocab_size (server/loading/model_config.h), so no larger id
 // could have an embedding row; real vocabularies stop near 2^18.
 inline constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
 

@@ -12,9 +12,9 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/runtime/model_config.h"
-#include "server/runtime/safetensors.h"
-#include "server/runtime/safetensors_writer.h"
+#include "server/loading/model_config.h"
+#include "server/loading/safetensors.h"
+#include "server/loading/safetensors_writer.h"
 #include "tests/cli/model_copy.h"
 #include "tests/cli/run_command.h"
 #include "tests/common/test_paths.h"

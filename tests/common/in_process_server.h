@@ -24,7 +24,7 @@
 #include "models/registry.h"
 #include "server/cli/serve_command.h"
 #include "server/common/status.h"
-#include "server/runtime/causal_lm.h"
+#include "server/backend/causal_lm.h"
 #include "tests/common/test_paths.h"
 
 namespace kaon::testing {

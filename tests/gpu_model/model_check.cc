@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "models/cuda/cuda_decoder.h"
+#include "server/backend/cuda/cuda_decoder.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/offline_engine.h"
 

@@ -12,7 +12,7 @@
 #include "nlohmann/json.hpp"
 #include "server/engine/engine_setup.h"
 #include "server/engine/offline_engine.h"
-#include "server/runtime/rope_frequencies.h"
+#include "models/rope_frequencies.h"
 #include "tests/common/test_paths.h"
 
 namespace kaon {

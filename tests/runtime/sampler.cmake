@@ -1,5 +1,0 @@
-# include()d from tests/runtime/CMakeLists.txt.
-kaon_test(sampler_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/sampler_test.cc
-  LIBS kaon_sampler kaon_test_support)
-include(${CMAKE_CURRENT_LIST_DIR}/random_model.cmake OPTIONAL)
