@@ -1,17 +1,17 @@
 // The pre-norm decoder-only transformer that Llama, Mistral, Qwen2 and Qwen3
-// share, composed from the layer vocabulary: embedding, RMSNorm, fused QKV
-// projection (optional biases), optional per-head q/k RMSNorm, rotary
-// attention over the paged cache, fused gate/up SwiGLU MLP, LM head. A family
-// file states its differences as DecoderOptions and validates its config.
+// share, composed from the backend's ops (server/backend/backend.h):
+// embedding, fused add + RMSNorm, fused QKV projection (optional biases),
+// optional per-head q/k RMSNorm, RoPE + KV write, paged attention, fused
+// gate/up SwiGLU MLP, LM head. It knows no backend: the same code runs on
+// every one. A family file states its differences as DecoderOptions.
 #pragma once
 
 #include <memory>
-#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "kernels/cpu/thread_pool.h"
-#include "server/backend/cpu/linear.h"
+#include "models/layers/parallel_linear.h"
+#include "server/backend/backend.h"
 #include "server/backend/causal_lm.h"
 #include "server/loading/safetensors.h"
 
@@ -25,52 +25,48 @@ struct DecoderOptions {
 
 class DecoderModel : public CausalLM {
  public:
-  static absl::StatusOr<std::unique_ptr<DecoderModel>> Load(const ModelConfig& config,
-                                                            const DecoderOptions& options,
-                                                            const WeightStore& store,
-                                                            const ModelCapacity& capacity, TpInfo tp);
+  // Loads the weights into `backend`, plans the activations for `capacity`
+  // and allocates the KV cache.
+  static absl::StatusOr<std::unique_ptr<DecoderModel>> Load(const ModelConfig& config, const DecoderOptions& options,
+                                                            const WeightStore& store, const Capacity& capacity,
+                                                            layers::TpInfo tp, std::unique_ptr<Backend> backend);
 
   const ModelConfig& config() const override { return config_; }
-  std::unique_ptr<KvCache> CreateKvCache(const kernels::PagedKvShape& shape) const override;
-  absl::Status Forward(const ForwardBatch& batch, KvCache& cache, float* logits) override;
+  std::string device_name() const override { return backend_->name(); }
+  int64_t allocated_bytes() const override { return backend_->allocated_bytes(); }
+  absl::Status Forward(const ForwardBatch& batch) override;
+  absl::Status Sample(int32_t sampleable_vocab, std::span<const SamplingRow> rows, SampleResult* out) override;
+  absl::Status Logprobs(int64_t row, int32_t token, int32_t k, float* token_logprob,
+                        std::vector<TokenLogprob>* top) override;
 
  private:
   struct Layer {
-    std::vector<float> input_norm;
-    std::vector<float> post_attention_norm;
-    std::vector<float> q_norm;  // [head_dim], qk_norm only
-    std::vector<float> k_norm;
-    layers::Linear qkv;
-    layers::Linear o;
-    layers::Linear gate_up;
-    layers::Linear down;
+    Tensor input_norm, post_attention_norm;
+    Tensor q_norm, k_norm;  // [1, head_dim], qk_norm only
+    layers::LinearWeights qkv, o, gate_up, down;
   };
 
-  DecoderModel(const ModelConfig& config, const DecoderOptions& options, const ModelCapacity& capacity,
-               TpInfo tp);
+  DecoderModel(const ModelConfig& config, const DecoderOptions& options, const Capacity& capacity,
+               layers::TpInfo tp, std::unique_ptr<Backend> backend);
   absl::Status LoadWeights(const WeightStore& store);
-  void PlanWorkspace();
-  absl::Status Attention(int64_t layer_index, const Layer& layer, const ForwardBatch& batch,
-                         HostKvCache& cache);
+  absl::Status PlanWorkspace();
 
   ModelConfig config_;
   DecoderOptions options_;
-  ModelCapacity capacity_;
-  TpInfo tp_;
+  Capacity capacity_;
+  layers::TpInfo tp_;
+  std::unique_ptr<Backend> backend_;
   int64_t local_heads_ = 0;
   int64_t local_kv_heads_ = 0;
   layers::Shard vocab_shard_{0, 0};
 
-  std::vector<float> embed_;   // [vocab_shard rows, hidden]
+  Tensor embed_;  // [vocab shard, hidden]
   std::vector<Layer> layers_;
-  std::vector<float> final_norm_;
-  layers::Linear lm_head_;     // vocab-parallel; shares embed_ when tied
-  std::vector<float> rope_cos_;  // [max_seq_len, head_dim / 2]
-  std::vector<float> rope_sin_;
+  Tensor final_norm_;
+  Tensor lm_head_;  // vocab-parallel; the embedding itself when tied
 
-  // Activation workspace, sized once for capacity_.
-  std::vector<float> hidden_, residual_, qkv_, attn_out_, gate_up_, act_, gathered_, attn_scratch_;
-  std::unique_ptr<kernels::cpu::ThreadPool> pool_;
+  // Activations, planned once for capacity_.
+  Tensor hidden_, residual_, qkv_, attn_out_, gate_up_, act_, gathered_, logits_;
 };
 
 }  // namespace kaon

@@ -82,15 +82,17 @@ std::vector<std::string> SupportedArchitectures() {
 }
 
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadModel(const std::string& model_dir, const ModelInfo& info,
-                                                    const ModelCapacity& capacity, TpInfo tp) {
+                                                    const Capacity& capacity, std::unique_ptr<Backend> backend,
+                                                    layers::TpInfo tp) {
   KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, WeightStore::Open(model_dir));
-  return LoadModelFromStore(*store, info, capacity, tp);
+  return LoadModelFromStore(*store, info, capacity, std::move(backend), tp);
 }
 
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadModelFromStore(const WeightStore& store, const ModelInfo& info,
-                                                             const ModelCapacity& capacity, TpInfo tp) {
+                                                             const Capacity& capacity,
+                                                             std::unique_ptr<Backend> backend, layers::TpInfo tp) {
   KAON_ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model,
-                        DecoderModel::Load(info.config, info.options, store, capacity, tp));
+                        DecoderModel::Load(info.config, info.options, store, capacity, tp, std::move(backend)));
   KAON_RETURN_IF_ERROR(RefuseUnusedTensors(store, info));
   return std::unique_ptr<CausalLM>(std::move(model));
 }

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "models/decoder.h"
+#include "server/backend/backend.h"
 #include "server/backend/causal_lm.h"
 #include "server/loading/model_config.h"
 
@@ -26,12 +27,16 @@ struct ModelInfo {
 // and capacity planning need.
 absl::StatusOr<ModelInfo> LoadModelInfo(const std::string& model_dir);
 
-// Loads the weights for `info` (from LoadModelInfo) and builds the model.
+// Loads the weights for `info` (from LoadModelInfo) into `backend` and
+// builds the model, which owns the backend from then on.
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadModel(const std::string& model_dir, const ModelInfo& info,
-                                                    const ModelCapacity& capacity, TpInfo tp = {});
+                                                    const Capacity& capacity, std::unique_ptr<Backend> backend,
+                                                    layers::TpInfo tp = {});
 // The same from weights already at hand (e.g. RandomWeightStore).
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadModelFromStore(const WeightStore& store, const ModelInfo& info,
-                                                             const ModelCapacity& capacity, TpInfo tp = {});
+                                                             const Capacity& capacity,
+                                                             std::unique_ptr<Backend> backend,
+                                                             layers::TpInfo tp = {});
 
 // After a model has read its weights from `store`: refuses any tensor it did
 // not read, as llama.cpp's converter does (a checkpoint with more layers, or

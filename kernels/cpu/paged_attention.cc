@@ -27,7 +27,7 @@ KernelStatus Validate(const PagedKvShape& shape, const AttentionMetadata& meta, 
                                    " needs more blocks than its table row holds");
     }
     for (int64_t b = 0; b < blocks; ++b) {
-      const int32_t id = meta.block_table[s * meta.max_blocks_per_seq + b];
+      const int32_t id = meta.block_table[(meta.block_table_rows ? meta.block_table_rows[s] : s) * meta.max_blocks_per_seq + b];
       if (id < 0 || id >= shape.num_blocks) {
         return KernelStatus::Invalid("paged_attention: block id " + std::to_string(id) +
                                      " outside the cache of " + std::to_string(shape.num_blocks));
@@ -67,7 +67,8 @@ KernelStatus PagedAttention(const float* q, int64_t q_row_stride, const float* k
                                          static_cast<int32_t>(t)) - meta.query_start_loc - 1;
       const int64_t q_len = meta.query_start_loc[s + 1] - meta.query_start_loc[s];
       const int64_t pos = meta.seq_lens[s] - q_len + (t - meta.query_start_loc[s]);
-      const int32_t* table = meta.block_table + s * meta.max_blocks_per_seq;
+      const int32_t* table =
+          meta.block_table + (meta.block_table_rows ? meta.block_table_rows[s] : s) * meta.max_blocks_per_seq;
       const float* qh = q + t * q_row_stride + h * d;
       const int64_t kvh = h / group;
 

@@ -2,8 +2,6 @@
 
 #include <cstdint>
 
-#include "kernels/common/kernel_status.h"
-
 namespace kaon::kernels::cpu {
 
 // Philox4x32-10 (Salmon et al., SC'11): a counter-based generator, so a draw
@@ -18,19 +16,5 @@ struct Philox4x32 {
 
 // Index of the largest value; the lowest index wins ties (as the references do).
 int32_t Argmax(const float* logits, int64_t n);
-
-struct SamplingParams {
-  float temperature = 1.0f;  // 0 = greedy
-  int32_t top_k = 0;         // 0 or -1 = off
-  float top_p = 1.0f;
-  float min_p = 0.0f;
-  uint64_t seed = 0;
-};
-
-// Draws one token from softmax(logits / temperature) restricted by top_k,
-// top_p and min_p, using the uniform u in [0, 1). `scratch` holds 2 * n floats
-// (values and indices). Greedy when temperature == 0.
-KernelStatus SampleToken(const float* logits, int64_t n, const SamplingParams& params, float u,
-                         float* scratch, int32_t* out_token);
 
 }  // namespace kaon::kernels::cpu

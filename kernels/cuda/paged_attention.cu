@@ -23,6 +23,7 @@ struct Params {
   const int32_t* query_start_loc;
   const int32_t* seq_lens;
   const int32_t* block_table;
+  const int32_t* block_table_rows;  // null: row s
   int64_t num_seqs;
   int64_t max_blocks_per_seq;
   float scale;
@@ -74,7 +75,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     acc[j] = 0.0f;
   }
   float m = -INFINITY, l = 0.0f;
-  const int32_t* table = p.block_table + s * p.max_blocks_per_seq;
+  const int32_t* table = p.block_table + (p.block_table_rows ? p.block_table_rows[s] : s) * p.max_blocks_per_seq;
   const int64_t kv_offset = (h / p.group) * d;
   if (!bad) {
     for (int64_t j = warp; j <= pos; j += kWarps) {
@@ -177,6 +178,7 @@ KernelStatus PagedAttention(const T* q, int64_t q_row_stride, const T* k_cache, 
   p.query_start_loc = meta.query_start_loc;
   p.seq_lens = meta.seq_lens;
   p.block_table = meta.block_table;
+  p.block_table_rows = meta.block_table_rows;
   p.num_seqs = meta.num_seqs;
   p.max_blocks_per_seq = meta.max_blocks_per_seq;
   p.scale = scale;

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "nlohmann/json.hpp"
-#include "server/backend/cpu/sampler.h"
+#include "server/backend/sampling.h"
 
 namespace kaon {
 class Tokenizer;

@@ -76,7 +76,7 @@ absl::StatusOr<DeviceChoice> ConfigureDevice(EngineOptions* options) {
         // Random weights made on the host in (close to) the compute dtype.
         const DType host = choice.dtype == "float32" ? DType::kF32 : DType::kBF16;
         options->model_loader = [plugin, dt = choice.dtype, host](const std::string&, const ModelInfo& info,
-                                                                  const ModelCapacity& capacity)
+                                                                  const Capacity& capacity)
             -> absl::StatusOr<std::unique_ptr<CausalLM>> {
           absl::StatusOr<std::unique_ptr<WeightStore>> store = RandomWeightStore(info, 0, host);
           if (!store.ok()) return store.status();
@@ -84,7 +84,7 @@ absl::StatusOr<DeviceChoice> ConfigureDevice(EngineOptions* options) {
         };
       } else {
         options->model_loader = [plugin, dt = choice.dtype](const std::string& dir, const ModelInfo& info,
-                                                            const ModelCapacity& capacity) {
+                                                            const Capacity& capacity) {
           return plugin->load_model(dir, info, capacity, dt);
         };
       }

@@ -9,26 +9,21 @@
 
 #include "absl/status/statusor.h"
 #include "server/backend/batch.h"
+#include "server/backend/capacity.h"
 
 namespace kaon {
 
-struct StepMetadataCapacity {
-  int64_t max_tokens = 0;
-  int64_t max_seqs = 0;
-  int64_t max_blocks_per_seq = 0;
-  int64_t max_logits = 0;
-};
-
 struct StepMetadataLayout {
-  explicit StepMetadataLayout(const StepMetadataCapacity& capacity);
+  explicit StepMetadataLayout(const Capacity& capacity);
 
-  StepMetadataCapacity capacity;
-  size_t token_ids = 0;        // int32 [max_tokens]
+  Capacity capacity;
+  size_t token_ids = 0;        // int32 [max_num_batched_tokens]
   size_t positions = 0;        // int32 [max_tokens]
   size_t slot_mapping = 0;     // int64 [max_tokens]
   size_t query_start_loc = 0;  // int32 [max_seqs + 1]
   size_t seq_lens = 0;         // int32 [max_seqs]
   size_t block_table = 0;      // int32 [max_seqs, max_blocks_per_seq]
+  size_t block_table_rows = 0; // int32 [max_seqs]
   size_t logits_indices = 0;   // int32 [max_logits]
   size_t total_bytes = 0;
 };

@@ -131,24 +131,23 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const std::string& model_
   KAON_ASSIGN_OR_RETURN(EngineParts parts, LoadEngineParts(model_dir, config.options));
   KAON_ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::FromModelDir(model_dir));
   e->parts_ = std::move(parts);
-  e->runner_ = std::make_unique<ModelRunner>(*e->parts_.model, *e->parts_.cache, e->parts_.runner_config);
-  e->kv_ = std::make_unique<KvCacheManager>(e->parts_.cache->shape().num_blocks, e->parts_.runner_config.block_size,
-                                            config.enable_prefix_caching);
+  const Capacity& cap = e->parts_.capacity;
+  const ModelConfig& mc = e->parts_.info.config;
+  // Padded model vocabularies (Qwen2.5: 152064 rows for 151665 tokens) must
+  // never sample an id the tokenizer cannot decode.
+  const auto sampleable = static_cast<int32_t>(std::min<int64_t>(mc.vocab_size, e->tokenizer_->VocabSize()));
+  e->runner_ = std::make_unique<ModelRunner>(*e->parts_.model, cap, sampleable, mc.eos_token_ids);
+  e->kv_ = std::make_unique<KvCacheManager>(cap.num_kv_blocks, cap.block_size, config.enable_prefix_caching);
   SchedulerConfig sc;
-  sc.max_num_batched_tokens = e->parts_.runner_config.max_num_batched_tokens;
-  sc.max_num_seqs = e->parts_.runner_config.max_num_seqs;
-  sc.max_model_len = e->parts_.runner_config.max_model_len;
+  sc.max_num_batched_tokens = cap.max_num_batched_tokens;
+  sc.max_num_seqs = cap.max_num_seqs;
+  sc.max_model_len = cap.max_model_len;
   sc.policy = config.policy;
   // The queue limit is enforced synchronously in Submit, not on the engine thread.
   sc.max_num_queued_requests = 0;
-  sc.max_prompt_logprob_tokens = e->parts_.runner_config.max_prompt_logits;
+  sc.max_prompt_logprob_tokens = cap.max_prompt_logprob_rows;
   e->scheduler_ = std::make_unique<Scheduler>(sc, e->kv_.get());
-  e->scheduler_->set_eos_ids(e->parts_.info.config.eos_token_ids);
-  const int64_t vocab = e->parts_.info.config.vocab_size;
-  e->sampler_ = std::make_unique<Sampler>(vocab);
-  // Padded model vocabularies (Qwen2.5: 152064 rows for 151665 tokens) must
-  // never sample an id the tokenizer cannot decode.
-  e->sampleable_vocab_ = static_cast<int32_t>(std::min<int64_t>(vocab, e->tokenizer_->VocabSize()));
+  e->scheduler_->set_eos_ids(mc.eos_token_ids);
   e->thread_ = std::thread(&Engine::Loop, e.get());
   return e;
 }
@@ -175,10 +174,10 @@ absl::Status Engine::Check(const GenerationRequest& request) const {
     }
   }
   // Compared without the sum, which could overflow for max_tokens near 2^63.
-  if (p.max_tokens > parts_.runner_config.max_model_len - prompt) {
+  if (p.max_tokens > parts_.capacity.max_model_len - prompt) {
     const int64_t total = p.max_tokens > INT64_MAX - prompt ? INT64_MAX : prompt + p.max_tokens;
     return absl::InvalidArgumentError(absl::StrCat(
-        "This model's maximum context length is ", parts_.runner_config.max_model_len,
+        "This model's maximum context length is ", parts_.capacity.max_model_len,
         " tokens. However, you requested ", total, " tokens (", prompt, " in the prompt, ", p.max_tokens,
         " for the completion). Please reduce the prompt or max_tokens."));
   }
@@ -242,7 +241,7 @@ absl::StatusOr<std::vector<std::unique_ptr<RequestHandle>>> Engine::SubmitAll(
     sequences += r.params.num_candidates();
   }
   const int64_t max_queued = config_.max_num_queued_requests;
-  const int64_t max_running = parts_.runner_config.max_num_seqs;
+  const int64_t max_running = parts_.capacity.max_num_seqs;
   if (max_queued > 0 && sequences > max_queued + max_running) {
     // Retrying cannot help: even an idle server holds fewer.
     return absl::InvalidArgumentError(absl::StrCat(
@@ -363,24 +362,14 @@ std::optional<std::string> Engine::fatal_error() const {
 }
 
 void Engine::Step() {
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point from) { return std::chrono::duration<double>(Clock::now() - from).count(); };
+  auto t0 = Clock::now();
   const SchedulerOutput out = scheduler_->Schedule();
+  const double schedule = seconds(t0);
   if (out.empty()) return;
-  steps_.clear();
-  for (const ScheduledRequest& s : out.scheduled) {
-    const Request* r = s.request;
-    SequenceStep step;
-    step.new_tokens = std::span<const int32_t>(r->tokens.data() + r->num_computed_tokens, s.num_new_tokens);
-    step.num_computed = r->num_computed_tokens;
-    step.block_ids = kv_->Blocks(r->id);
-    step.wants_logits = s.samples();
-    const int64_t from = r->num_computed_tokens;
-    step.num_prompt_logits = r->PromptLogitRows(from, from + s.num_new_tokens);
-    if (step.num_prompt_logits > 0) {
-      step.prompt_logits_begin = std::max<int64_t>(from, static_cast<int64_t>(r->prompt_logprobs.size())) - from;
-    }
-    steps_.push_back(step);
-  }
-  absl::StatusOr<std::span<const float>> logits = runner_->Execute(steps_);
+  absl::StatusOr<const StepOutput*> result = runner_->Execute(out, *kv_);
+  const RunnerTimings& rt = runner_->timings();
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.num_steps;
@@ -388,10 +377,15 @@ void Engine::Step() {
     stats_.num_preemptions += static_cast<int64_t>(out.preempted.size());
     stats_.num_forward_calls = runner_->num_forward_calls();
     stats_.num_forward_tokens = runner_->num_forward_tokens();
+    stats_.phase_seconds.schedule += schedule;
+    stats_.phase_seconds.prepare += rt.prepare;
+    stats_.phase_seconds.forward += rt.forward;
+    stats_.phase_seconds.sample += rt.sample;
+    stats_.last_step_metadata_bytes = runner_->metadata_bytes();
   }
-  if (!logits.ok()) {
-    const std::string error = absl::StrCat("engine step failed: ", logits.status().message());
-    if (IsFatal(logits.status())) {
+  if (!result.ok()) {
+    const std::string error = absl::StrCat("engine step failed: ", result.status().message());
+    if (IsFatal(result.status())) {
       // Nothing more can run on this backend: fail everyone, refuse new work.
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -406,28 +400,12 @@ void Engine::Step() {
     }
     return;
   }
+  const StepOutput& step = **result;
 
-  const int64_t vocab = parts_.info.config.vocab_size;
-  CollectPromptLogprobs(out, logits->data());
-  const auto& eos = parts_.info.config.eos_token_ids;
-  sampled_.clear();
-  samples_.clear();
-  int64_t row = 0;
-  for (const ScheduledRequest& s : out.scheduled) {
-    if (!s.samples()) continue;
-    const Request* r = s.request;
-    SampleContext ctx;
-    ctx.params = &r->params;
-    ctx.seed = r->seed;
-    ctx.output_position = r->num_output_tokens();
-    ctx.sample_index = r->sample_index;
-    ctx.prompt_ids = std::span<const int32_t>(r->tokens.data(), r->num_prompt_tokens);
-    ctx.output_ids = std::span<const int32_t>(r->tokens.data() + r->num_prompt_tokens, r->num_output_tokens());
-    ctx.eos_ids = eos;
-    ctx.sampleable_vocab = sampleable_vocab_;
-    samples_.push_back(sampler_->Sample(logits->data() + row * vocab, ctx));
-    sampled_.push_back(samples_.back().token);
-    ++row;
+  t0 = Clock::now();
+  for (const auto& [index, entries] : step.prompt_logprobs) {
+    Request* r = out.scheduled[index].request;
+    r->prompt_logprobs.insert(r->prompt_logprobs.end(), entries.begin(), entries.end());
   }
   // samples() reads the request's counters, which Update advances: collect
   // the sampling requests first.
@@ -435,28 +413,21 @@ void Engine::Step() {
   for (const ScheduledRequest& s : out.scheduled) {
     if (s.samples()) sampling_.push_back(s.request);
   }
-  std::vector<std::unique_ptr<Request>> finished = scheduler_->Update(out, sampled_);
-  for (size_t k = 0; k < sampling_.size(); ++k) {
-    Emit(sampling_[k], &samples_[k], sampling_[k]->params.logprobs >= 0);
-  }
-}
+  std::vector<std::unique_ptr<Request>> finished = scheduler_->Update(out, step.sampled);
+  const double update = seconds(t0);
 
-void Engine::CollectPromptLogprobs(const SchedulerOutput& out, const float* logits) {
-  const int64_t vocab = parts_.info.config.vocab_size;
-  // Prompt rows come after one sampling row per sampling step.
-  int64_t row = 0;
-  for (const SequenceStep& step : steps_) row += step.wants_logits ? 1 : 0;
-  for (size_t i = 0; i < out.scheduled.size(); ++i) {
-    const SequenceStep& step = steps_[i];
-    Request* r = out.scheduled[i].request;
-    for (int64_t k = 0; k < step.num_prompt_logits; ++k, ++row) {
-      const int64_t position = r->num_computed_tokens + step.prompt_logits_begin + k;
-      SampleResult lp;
-      lp.token = r->tokens[position + 1];
-      sampler_->Logprobs(logits + row * vocab, lp.token, r->params.prompt_logprobs, &lp.logprob, &lp.top);
-      r->prompt_logprobs.push_back(std::move(lp));
-    }
+  t0 = Clock::now();
+  for (size_t k = 0; k < sampling_.size(); ++k) {
+    Emit(sampling_[k], &step.samples[k], sampling_[k]->params.logprobs >= 0);
   }
+  finished.clear();  // the finished requests' events went out above
+  const double emit = seconds(t0);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.phase_seconds.update += update;
+    stats_.phase_seconds.emit += emit;
+  }
+  if (config_.on_step) config_.on_step({schedule, rt.prepare, rt.forward, rt.sample, update, emit});
 }
 
 void Engine::Emit(Request* r, const SampleResult* sample, bool with_logprobs) {
@@ -505,7 +476,7 @@ std::string Engine::device_summary() const {
   return s;
 }
 
-int64_t Engine::num_kv_blocks() const { return parts_.cache->shape().num_blocks; }
+int64_t Engine::num_kv_blocks() const { return parts_.capacity.num_kv_blocks; }
 
 void Engine::PublishStats() {
   const KvCacheStats& kv = kv_->stats();

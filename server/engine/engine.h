@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,19 +20,29 @@
 #include "absl/status/statusor.h"
 #include "server/engine/engine_setup.h"
 #include "server/engine/kv_cache_manager.h"
+#include "server/engine/model_runner.h"
 #include "server/engine/output_processor.h"
 #include "server/engine/request_channel.h"
 #include "server/engine/scheduler.h"
-#include "server/backend/cpu/sampler.h"
 #include "server/tokenizer/tokenizer.h"
 
 namespace kaon {
+
+// Where an engine step spends its time: schedule → prepare (the runner's
+// batch and sampling table) → forward → sample → update (scheduler
+// bookkeeping) → emit (events to the request channels).
+struct StepPhaseSeconds {
+  double schedule = 0, prepare = 0, forward = 0, sample = 0, update = 0, emit = 0;
+};
 
 struct EngineConfig {
   EngineOptions options;
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;
   int64_t max_num_queued_requests = 0;  // 0 = unbounded
   bool enable_prefix_caching = true;
+  // Called on the engine thread after every step that ran, with that step's
+  // phase times (benchmarks and tests); must not block.
+  std::function<void(const StepPhaseSeconds&)> on_step;
 };
 
 struct GenerationRequest {
@@ -52,6 +63,10 @@ struct EngineStats {
   double kv_cache_usage = 0;
   int64_t prefix_cache_queries = 0;
   int64_t prefix_cache_hits = 0;
+  // Seconds spent in each phase of every step so far (host work is all but
+  // forward), and the step metadata the last step wrote.
+  StepPhaseSeconds phase_seconds;
+  int64_t last_step_metadata_bytes = 0;
 };
 
 class Engine;
@@ -132,8 +147,8 @@ class Engine {
 
   const ModelInfo& info() const { return parts_.info; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  int64_t max_model_len() const { return parts_.runner_config.max_model_len; }
-  int64_t block_size() const { return parts_.runner_config.block_size; }
+  int64_t max_model_len() const { return parts_.capacity.max_model_len; }
+  int64_t block_size() const { return parts_.capacity.block_size; }
   // "cpu float32", "cuda bfloat16", with --device auto's reason when it fell back.
   std::string device_summary() const;
   // The device memory plan, one line (empty on the CPU).
@@ -163,26 +178,20 @@ class Engine {
   void Loop();
   void Step();
   void Emit(Request* r, const SampleResult* sample, bool with_logprobs);
-  void CollectPromptLogprobs(const SchedulerOutput& out, const float* logits);
   void Finish(std::unique_ptr<Request> r, const std::string& error = "");
   // Ends every live request (with `error`, or as aborted when empty).
   void FailAll(const std::string& error);
   void PublishStats();
 
-  EngineParts parts_;  // info, runner config, model, KV cache memory
+  EngineParts parts_;  // info, capacity, the model on its backend
   EngineConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<Sampler> sampler_;
-  int32_t sampleable_vocab_ = 0;
 
   // Engine-thread state.
   absl::flat_hash_map<int64_t, Route> routes_;
-  std::vector<SequenceStep> steps_;
-  std::vector<int32_t> sampled_;
-  std::vector<SampleResult> samples_;
   std::vector<Request*> sampling_;
 
   // Shared with submitters.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "models/random_weights.h"
 #include "server/common/status.h"
+#include "server/backend/cpu/cpu_backend.h"
 #include "server/backend/device.h"
 #include "server/backend/memory_plan.h"
 
@@ -28,10 +29,9 @@ constexpr int kMaxThreads = 4096;
 // Block ids are int32 throughout the engine.
 constexpr int64_t kMaxKvBlocks = std::numeric_limits<int32_t>::max();
 
-// Elements of every tensor the loader reads, and of the largest one.
+// Elements of every tensor the loader reads.
 struct WeightElems {
   int64_t total = 0;
-  int64_t largest = 0;
 };
 WeightElems CountWeights(const ModelInfo& info) {
   WeightElems w;
@@ -39,7 +39,6 @@ WeightElems CountWeights(const ModelInfo& info) {
   // allocates nothing. Config sizes are range-checked, so each numel fits.
   for (const TensorToWrite& t : RandomModelTensors(info, 0, DType::kF32)) {
     w.total = SatAdd(w.total, t.numel());
-    w.largest = std::max(w.largest, t.numel());
   }
   return w;
 }
@@ -59,9 +58,15 @@ absl::Status CheckHostFits(const std::string& model_dir, const ModelInfo& info, 
                                          ", vocab_size ", c.vocab_size);
   HostMemoryNeed need;
   if (device == "cpu") {
-    // A tied head holds its own fp32 copy of the embedding matrix.
-    const int64_t weights = SatMul(SatAdd(w.total, c.tie_word_embeddings ? c.vocab_size * c.hidden_size : 0), 4);
-    need.parts.push_back({"weights", weights, absl::StrCat("fp32; ", shape)});
+    Capacity cap;
+    cap.max_num_batched_tokens = o.max_num_batched_tokens;
+    cap.max_num_seqs = o.max_num_seqs;
+    cap.max_model_len = max_seq_len;
+    cap.block_size = o.block_size;
+    cap.num_kv_blocks = num_blocks;
+    cap.max_prompt_logprob_rows = max_logits - o.max_num_seqs;
+    const CpuPlan plan = PlanCpuBackend(info, cap, o.num_threads);
+    need.parts.push_back({"weights", plan.weights, absl::StrCat("fp32; ", shape)});
     if (o.dummy_weights) {
       need.parts.push_back({"generated weights", SatMul(w.total, 4), "--load-format dummy, held while loading"});
     }
@@ -73,20 +78,11 @@ absl::Status CheckHostFits(const std::string& model_dir, const ModelInfo& info, 
     } else if (o.max_model_len > 0) {
       sized_by = absl::StrCat("room for --max-model-len ", o.max_model_len);
     }
-    need.parts.push_back({"KV cache", SatMul(num_blocks, KvBytesPerBlock(c, o.block_size, sizeof(float))),
+    need.parts.push_back({"KV cache", plan.kv_cache,
                           absl::StrCat(num_blocks, " blocks of ", o.block_size, " tokens, ", sized_by)});
-    const int64_t threads =
-        o.num_threads > 0 ? o.num_threads : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
-    // RoPE cos/sin tables, per-thread attention scratch and the runner's
-    // block table scale with the context; the loader holds one extra copy of
-    // the largest tensor.
-    int64_t work = ActivationBytes(c, o.max_num_batched_tokens, max_logits, sizeof(float));
-    work = SatAdd(work, SatMul(SatMul(max_seq_len, c.head_dim), sizeof(float)));
-    work = SatAdd(work, SatMul(SatMul(threads, max_seq_len), sizeof(float)));
-    const int64_t blocks_per_seq = (max_seq_len + o.block_size - 1) / o.block_size;
-    work = SatAdd(work, SatMul(SatMul(o.max_num_seqs, blocks_per_seq), sizeof(int32_t)));
-    work = SatAdd(work, SatMul(w.largest, sizeof(float)));
-    need.parts.push_back({"activations, RoPE tables and load buffers", work,
+    // The runner's persistent block table also scales with the context.
+    const int64_t table = SatMul(SatMul(o.max_num_seqs, cap.max_blocks_per_seq()), sizeof(int32_t));
+    need.parts.push_back({"activations, RoPE tables and scratch", SatAdd(plan.workspace, table),
                           absl::StrCat("--max-num-batched-tokens ", o.max_num_batched_tokens, ", --max-num-seqs ",
                                        o.max_num_seqs, ", context ", max_seq_len)});
   } else if (o.dummy_weights) {
@@ -108,6 +104,24 @@ absl::Status CheckHostFits(const std::string& model_dir, const ModelInfo& info, 
 }
 
 }  // namespace
+
+CpuPlan PlanCpuBackend(const ModelInfo& info, const Capacity& cap, int num_threads) {
+  const ModelConfig& c = info.config;
+  CpuPlan plan;
+  // What the decoder loads (a tied head shares the embedding), in fp32.
+  plan.weights = SatMul(CountWeights(info).total, sizeof(float));
+  plan.kv_cache = SatMul(cap.num_kv_blocks, KvBytesPerBlock(c, cap.block_size, sizeof(float)));
+  CpuBackendOptions o;
+  o.num_threads = num_threads;
+  o.vocab_size = c.vocab_size;
+  o.max_model_len = cap.max_model_len;
+  // The decoder's activations, the RoPE cos/sin tables and the backend's own
+  // scratch (attention, sampler).
+  int64_t work = ActivationBytes(c, cap.max_num_batched_tokens, cap.max_logit_rows(), sizeof(float));
+  work = SatAdd(work, SatMul(SatMul(cap.max_model_len, c.head_dim), sizeof(float)));
+  plan.workspace = SatAdd(work, CpuBackend::FixedBytes(o));
+  return plan;
+}
 
 absl::StatusOr<MemoryPlan> PlanDeviceKvCache(const ModelInfo& info, const EngineOptions& o, const std::string& dtype,
                                              int64_t free_bytes, int64_t total_bytes, int64_t max_logits) {
@@ -182,10 +196,6 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   KAON_RETURN_IF_ERROR(ValidateEngineOptions(options, c));
 
   const int64_t context = options.max_model_len > 0 ? options.max_model_len : c.max_position_embeddings;
-  kernels::PagedKvShape shape;
-  shape.block_size = options.block_size;
-  shape.num_kv_heads = c.num_kv_heads;
-  shape.head_dim = c.head_dim;
   const int64_t blocks_per_seq = (context + options.block_size - 1) / options.block_size;
   // Prompt logprobs need a logits row per prompt token; a bounded number per
   // step keeps the logits buffer small for large vocabularies (the scheduler
@@ -209,9 +219,8 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   }
   // The auto size holds at least one context of at most 2^28 tokens, so it
   // stays within the int32 block ids; the flag is checked in Validate.
-  shape.num_blocks = num_blocks;
 
-  RunnerConfig& rc = p.runner_config;
+  Capacity& cap = p.capacity;
   // An explicit --max-model-len must fit the cache; the default shrinks to it.
   const int64_t cache_tokens = SatMul(num_blocks, options.block_size);
   if (options.max_model_len > cache_tokens) {
@@ -219,34 +228,42 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
                                                    " does not fit the KV cache (", num_blocks, " blocks of ",
                                                    options.block_size, " tokens); raise --num-kv-blocks"));
   }
-  rc.max_model_len = std::min(context, cache_tokens);
-  rc.max_num_batched_tokens = options.max_num_batched_tokens;
-  rc.max_num_seqs = options.max_num_seqs;
-  rc.block_size = options.block_size;
-  rc.max_prompt_logits = max_prompt_logits;
+  cap.max_model_len = std::min(context, cache_tokens);
+  cap.max_num_batched_tokens = options.max_num_batched_tokens;
+  cap.max_num_seqs = options.max_num_seqs;
+  cap.block_size = options.block_size;
+  cap.num_kv_blocks = num_blocks;
+  cap.max_prompt_logprob_rows = max_prompt_logits;
 
   if (!options.model_loader || p.device == "cuda") {
-    KAON_RETURN_IF_ERROR(CheckHostFits(model_dir, p.info, options, p.device, num_blocks, rc.max_model_len,
-                                       SatAdd(rc.max_num_seqs, rc.max_prompt_logits)));
+    KAON_RETURN_IF_ERROR(CheckHostFits(model_dir, p.info, options, p.device, num_blocks, cap.max_model_len,
+                                       cap.max_logit_rows()));
   }
 
-  ModelCapacity capacity;
-  capacity.max_num_tokens = rc.max_num_batched_tokens;
-  capacity.max_num_seqs = rc.max_num_seqs;
-  capacity.max_num_logits = rc.max_num_seqs + rc.max_prompt_logits;
-  capacity.max_seq_len = rc.max_model_len;
-  capacity.num_threads = options.num_threads;
   if (options.model_loader) {
-    KAON_ASSIGN_OR_RETURN(p.model, options.model_loader(model_dir, p.info, capacity));
-  } else if (options.dummy_weights) {
+    KAON_ASSIGN_OR_RETURN(p.model, options.model_loader(model_dir, p.info, cap));
+    return p;
+  }
+  if (options.dummy_weights) {
     // Seed 0, fp32: the model `kaon random-model --seed 0` would write.
     KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, RandomWeightStore(p.info, 0, DType::kF32));
-    KAON_ASSIGN_OR_RETURN(p.model, LoadModelFromStore(*store, p.info, capacity));
+    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads, store.get()));
   } else {
-    KAON_ASSIGN_OR_RETURN(p.model, LoadModel(model_dir, p.info, capacity));
+    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads));
   }
-  p.cache = p.model->CreateKvCache(shape);
   return p;
+}
+
+absl::StatusOr<std::unique_ptr<CausalLM>> LoadCpuModel(const std::string& model_dir, const ModelInfo& info,
+                                                       const Capacity& capacity, int num_threads,
+                                                       const WeightStore* store) {
+  CpuBackendOptions cpu;
+  cpu.num_threads = num_threads;
+  cpu.vocab_size = info.config.vocab_size;
+  cpu.max_model_len = capacity.max_model_len;
+  KAON_ASSIGN_OR_RETURN(std::unique_ptr<CpuBackend> backend, CpuBackend::Create(cpu));
+  if (store != nullptr) return LoadModelFromStore(*store, info, capacity, std::move(backend));
+  return LoadModel(model_dir, info, capacity, std::move(backend));
 }
 
 }  // namespace kaon

@@ -10,9 +10,9 @@
 
 #include "absl/status/statusor.h"
 #include "models/registry.h"
-#include "server/backend/kv_cache.h"
+#include "server/backend/capacity.h"
+#include "server/backend/causal_lm.h"
 #include "server/backend/memory_plan.h"
-#include "server/engine/model_runner.h"
 
 namespace kaon {
 
@@ -22,7 +22,6 @@ struct EngineOptions {
   int64_t max_num_seqs = 256;
   int64_t block_size = 16;
   int64_t num_kv_blocks = 0;             // 0: sized automatically
-  std::optional<uint64_t> block_shuffle_seed;  // scrambles the free-block order (tests)
   int num_threads = 0;                   // 0: hardware concurrency
   // --load-format dummy: random weights of the config's shapes, generated in
   // memory (no safetensors needed), for benchmarks and tests.
@@ -43,7 +42,7 @@ struct EngineOptions {
   // Builds the model in place of the CPU loader (the GPU check passes the
   // CUDA backend's); unset = the CPU backend.
   std::function<absl::StatusOr<std::unique_ptr<CausalLM>>(const std::string& model_dir, const ModelInfo& info,
-                                                          const ModelCapacity& capacity)>
+                                                          const Capacity& capacity)>
       model_loader;
 };
 
@@ -56,12 +55,27 @@ struct EngineParts {
   std::string dtype;
   std::string device_reason;  // --device auto: why
   std::string memory_summary;  // the device memory plan, one line (empty on the CPU)
-  RunnerConfig runner_config;
+  Capacity capacity;  // what every component plans for
   std::unique_ptr<CausalLM> model;
-  std::unique_ptr<KvCache> cache;
 };
 
 absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const EngineOptions& options);
+
+// What the CPU backend will allocate for this model and capacity, by part
+// (its allocation counter must agree: tests/engine/cpu_memory_plan_test.cc).
+struct CpuPlan {
+  int64_t weights = 0;
+  int64_t kv_cache = 0;
+  int64_t workspace = 0;  // activations, RoPE tables, attention and sampler scratch
+  int64_t total() const { return weights + kv_cache + workspace; }
+};
+CpuPlan PlanCpuBackend(const ModelInfo& info, const Capacity& capacity, int num_threads);
+
+// The model on a new CPU backend (what LoadEngineParts builds without a
+// model_loader; tests wrap it). `store` null: read the checkpoint in model_dir.
+absl::StatusOr<std::unique_ptr<CausalLM>> LoadCpuModel(const std::string& model_dir, const ModelInfo& info,
+                                                       const Capacity& capacity, int num_threads = 0,
+                                                       const WeightStore* store = nullptr);
 
 // The KV cache a device gets (server/backend/memory_plan.h) for this model
 // and these options, given the device's free and total bytes; `dtype` is

@@ -1,59 +1,98 @@
 #include "server/engine/model_runner.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status.h"
 
 namespace kaon {
+namespace {
 
-ModelRunner::ModelRunner(CausalLM& model, KvCache& cache, const RunnerConfig& config)
-    : model_(model), cache_(cache), config_(config) {
-  KAON_CHECK(config.block_size == cache.shape().block_size) << "runner and cache disagree on block size";
-  max_blocks_per_seq_ = (config.max_model_len + config.block_size - 1) / config.block_size;
-  const int64_t t = config.max_num_batched_tokens, s = config.max_num_seqs;
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+ModelRunner::ModelRunner(CausalLM& model, const Capacity& capacity, int32_t sampleable_vocab,
+                         std::vector<int32_t> eos_ids)
+    : model_(model), capacity_(capacity), sampleable_vocab_(sampleable_vocab), eos_ids_(std::move(eos_ids)) {
+  max_blocks_per_seq_ = capacity.max_blocks_per_seq();
+  const int64_t t = capacity.max_num_batched_tokens, s = capacity.max_num_seqs;
   token_ids_.resize(t);
   positions_.resize(t);
   slot_mapping_.resize(t);
   query_start_loc_.resize(s + 1);
   seq_lens_.resize(s);
-  block_table_.resize(s * max_blocks_per_seq_);
-  logits_indices_.resize(s + config.max_prompt_logits);
-  logits_.resize((s + config.max_prompt_logits) * model.config().vocab_size);
+  block_table_.assign(s * max_blocks_per_seq_, 0);
+  block_table_rows_.resize(s);
+  logits_indices_.resize(capacity.max_logit_rows());
+  rows_.reserve(s);
+  output_.sampled.reserve(s);
+  output_.samples.reserve(s);
+  free_rows_.reserve(s);
+  // Popped from the back: row 0 first.
+  for (int64_t r = s - 1; r >= 0; --r) free_rows_.push_back(static_cast<int32_t>(r));
+  slots_.reserve(s);
 }
 
-absl::Status ModelRunner::BuildBatch(std::span<const SequenceStep> steps) {
-  if (static_cast<int64_t>(steps.size()) > config_.max_num_seqs) {
-    return absl::InvalidArgumentError(absl::StrCat("step has ", steps.size(), " sequences, more than max_num_seqs ",
-                                                   config_.max_num_seqs));
+void ModelRunner::Release(int64_t request_id) {
+  auto it = slots_.find(request_id);
+  if (it == slots_.end()) return;
+  free_rows_.push_back(it->second.row);
+  slots_.erase(it);
+}
+
+absl::Status ModelRunner::BuildBatch(const SchedulerOutput& out, const KvCacheManager& kv) {
+  const int64_t num_seqs = static_cast<int64_t>(out.scheduled.size());
+  if (num_seqs > capacity_.max_num_seqs) {
+    return absl::InvalidArgumentError(absl::StrCat("step has ", num_seqs, " sequences, more than max_num_seqs ",
+                                                   capacity_.max_num_seqs));
   }
-  const int64_t bs = config_.block_size;
-  int64_t n = 0, num_logits = 0, max_len = 0;
+  const int64_t bs = capacity_.block_size;
+  int64_t n = 0, num_logits = 0, max_len = 0, new_block_entries = 0;
   query_start_loc_[0] = 0;
-  for (size_t s = 0; s < steps.size(); ++s) {
-    const SequenceStep& step = steps[s];
-    const int64_t q_len = static_cast<int64_t>(step.new_tokens.size());
-    const int64_t len = step.num_computed + q_len;
-    if (q_len == 0) return absl::InvalidArgumentError("a scheduled sequence has no new tokens");
-    if (n + q_len > config_.max_num_batched_tokens) {
+  for (int64_t s = 0; s < num_seqs; ++s) {
+    const ScheduledRequest& sched = out.scheduled[s];
+    const Request& r = *sched.request;
+    const int64_t q_len = sched.num_new_tokens;
+    const int64_t len = r.num_computed_tokens + q_len;
+    if (q_len <= 0) return absl::InvalidArgumentError("a scheduled sequence has no new tokens");
+    if (n + q_len > capacity_.max_num_batched_tokens) {
       return absl::InvalidArgumentError(absl::StrCat("step has more than max_num_batched_tokens ",
-                                                     config_.max_num_batched_tokens, " tokens"));
+                                                     capacity_.max_num_batched_tokens, " tokens"));
     }
-    if (len > config_.max_model_len) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence of ", len, " tokens exceeds max_model_len ",
-                                                     config_.max_model_len));
+    if (len > capacity_.max_model_len) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence of ", len, " tokens exceeds max_model_len ", capacity_.max_model_len));
     }
+    const std::span<const int32_t> blocks = kv.Blocks(r.id);
     const int64_t blocks_needed = (len + bs - 1) / bs;
-    if (static_cast<int64_t>(step.block_ids.size()) < blocks_needed) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence of ", len, " tokens has only ",
-                                                     step.block_ids.size(), " KV blocks"));
+    if (static_cast<int64_t>(blocks.size()) < blocks_needed) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence of ", len, " tokens has only ", blocks.size(), " KV blocks"));
     }
-    int32_t* table = block_table_.data() + s * max_blocks_per_seq_;
-    std::copy_n(step.block_ids.begin(), blocks_needed, table);
-    std::fill(table + blocks_needed, table + max_blocks_per_seq_, 0);
+    auto [it, inserted] = slots_.try_emplace(r.id);
+    if (inserted) {
+      if (free_rows_.empty()) return absl::InternalError("more running sequences than batch slots");
+      it->second.row = free_rows_.back();
+      free_rows_.pop_back();
+    }
+    Slot& slot = it->second;
+    int32_t* table = block_table_.data() + static_cast<int64_t>(slot.row) * max_blocks_per_seq_;
+    // A request's block list only grows while it holds its slot: append the
+    // new ids (a decode adds one every block_size steps).
+    if (blocks_needed > slot.blocks_written) {
+      std::copy(blocks.begin() + slot.blocks_written, blocks.begin() + blocks_needed, table + slot.blocks_written);
+      new_block_entries += blocks_needed - slot.blocks_written;
+      slot.blocks_written = blocks_needed;
+    }
+    block_table_rows_[s] = slot.row;
+    const int32_t* tokens = r.tokens.data() + r.num_computed_tokens;
     for (int64_t i = 0; i < q_len; ++i) {
-      const int64_t pos = step.num_computed + i;
-      token_ids_[n + i] = step.new_tokens[i];
+      const int64_t pos = r.num_computed_tokens + i;
+      token_ids_[n + i] = tokens[i];
       positions_[n + i] = static_cast<int32_t>(pos);
       slot_mapping_[n + i] = static_cast<int64_t>(table[pos / bs]) * bs + pos % bs;
     }
@@ -61,7 +100,24 @@ absl::Status ModelRunner::BuildBatch(std::span<const SequenceStep> steps) {
     query_start_loc_[s + 1] = static_cast<int32_t>(n);
     seq_lens_[s] = static_cast<int32_t>(len);
     max_len = std::max(max_len, len);
-    if (step.wants_logits) logits_indices_[num_logits++] = static_cast<int32_t>(n - 1);
+    if (sched.samples()) logits_indices_[num_logits++] = static_cast<int32_t>(n - 1);
+  }
+  // Prompt-logit rows follow the sampling rows.
+  int64_t start = 0;
+  for (int64_t s = 0; s < num_seqs; ++s) {
+    const ScheduledRequest& sched = out.scheduled[s];
+    const Request& r = *sched.request;
+    const int64_t from = r.num_computed_tokens;
+    const int64_t rows = r.PromptLogitRows(from, from + sched.num_new_tokens);
+    if (rows > 0) {
+      if (num_logits + rows > static_cast<int64_t>(logits_indices_.size())) {
+        return absl::InvalidArgumentError(absl::StrCat("step asks for more than ", capacity_.max_prompt_logprob_rows,
+                                                       " prompt-logit rows"));
+      }
+      const int64_t begin = std::max<int64_t>(from, static_cast<int64_t>(r.prompt_logprobs.size())) - from;
+      for (int64_t i = 0; i < rows; ++i) logits_indices_[num_logits++] = static_cast<int32_t>(start + begin + i);
+    }
+    start += sched.num_new_tokens;
   }
   batch_.num_tokens = n;
   batch_.token_ids = token_ids_.data();
@@ -70,39 +126,101 @@ absl::Status ModelRunner::BuildBatch(std::span<const SequenceStep> steps) {
   batch_.attn.query_start_loc = query_start_loc_.data();
   batch_.attn.seq_lens = seq_lens_.data();
   batch_.attn.block_table = block_table_.data();
-  batch_.attn.num_seqs = static_cast<int64_t>(steps.size());
+  batch_.attn.block_table_rows = block_table_rows_.data();
+  batch_.attn.num_seqs = num_seqs;
   batch_.attn.max_blocks_per_seq = max_blocks_per_seq_;
   batch_.attn.max_seq_len = max_len;
-  // Prompt-logit rows follow the sampling rows.
-  int64_t start = 0;
-  for (size_t s = 0; s < steps.size(); ++s) {
-    const SequenceStep& step = steps[s];
-    if (step.num_prompt_logits > 0) {
-      if (step.prompt_logits_begin < 0 ||
-          step.prompt_logits_begin + step.num_prompt_logits > static_cast<int64_t>(step.new_tokens.size())) {
-        return absl::InvalidArgumentError("prompt-logit rows outside the scheduled chunk");
-      }
-      if (num_logits + step.num_prompt_logits > static_cast<int64_t>(logits_indices_.size())) {
-        return absl::InvalidArgumentError(absl::StrCat("step asks for more than ", config_.max_prompt_logits,
-                                                       " prompt-logit rows"));
-      }
-      for (int64_t i = 0; i < step.num_prompt_logits; ++i) {
-        logits_indices_[num_logits++] = static_cast<int32_t>(start + step.prompt_logits_begin + i);
-      }
-    }
-    start += static_cast<int64_t>(step.new_tokens.size());
-  }
   batch_.num_logits = num_logits;
   batch_.logits_indices = logits_indices_.data();
+  metadata_bytes_ = n * static_cast<int64_t>(2 * sizeof(int32_t) + sizeof(int64_t)) +
+                    (3 * num_seqs + 1 + num_logits + new_block_entries) * static_cast<int64_t>(sizeof(int32_t));
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::span<const float>> ModelRunner::Execute(std::span<const SequenceStep> steps) {
-  KAON_RETURN_IF_ERROR(BuildBatch(steps));
+void ModelRunner::BuildSamplingRows(const SchedulerOutput& out) {
+  rows_.clear();
+  banned_.clear();
+  // Banned ids first, so the spans into banned_ stay valid.
+  banned_ranges_.clear();
+  for (const ScheduledRequest& sched : out.scheduled) {
+    if (!sched.samples()) continue;
+    const Request& r = *sched.request;
+    const size_t begin = banned_.size();
+    if (r.num_output_tokens() < r.params.min_tokens) {
+      if (!r.params.ignore_eos) banned_.insert(banned_.end(), eos_ids_.begin(), eos_ids_.end());
+      banned_.insert(banned_.end(), r.params.stop_token_ids.begin(), r.params.stop_token_ids.end());
+    }
+    banned_ranges_.emplace_back(begin, banned_.size());
+  }
+  size_t k = 0;
+  for (const ScheduledRequest& sched : out.scheduled) {
+    if (!sched.samples()) continue;
+    const Request& r = *sched.request;
+    const SamplingParams& p = r.params;
+    SamplingRow row;
+    row.temperature = p.temperature;
+    row.top_k = p.top_k;
+    row.top_p = p.top_p;
+    row.min_p = p.min_p;
+    row.repetition_penalty = p.repetition_penalty;
+    row.frequency_penalty = p.frequency_penalty;
+    row.presence_penalty = p.presence_penalty;
+    row.seed = r.seed;
+    row.sample_index = r.sample_index;
+    row.output_position = r.num_output_tokens();
+    row.logprobs = p.logprobs;
+    row.logit_bias = p.logit_bias;
+    const auto [b0, b1] = banned_ranges_[k++];
+    row.banned_ids = std::span<const int32_t>(banned_.data() + b0, b1 - b0);
+    row.prompt_ids = std::span<const int32_t>(r.tokens.data(), r.num_prompt_tokens);
+    row.output_ids = std::span<const int32_t>(r.tokens.data() + r.num_prompt_tokens, r.num_output_tokens());
+    rows_.push_back(row);
+  }
+}
+
+absl::Status ModelRunner::CollectPromptLogprobs(const SchedulerOutput& out) {
+  output_.prompt_logprobs.clear();
+  int64_t row = static_cast<int64_t>(rows_.size());  // prompt rows follow the sampling rows
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    const ScheduledRequest& sched = out.scheduled[i];
+    const Request& r = *sched.request;
+    const int64_t from = r.num_computed_tokens;
+    const int64_t rows = r.PromptLogitRows(from, from + sched.num_new_tokens);
+    if (rows == 0) continue;
+    const int64_t first = std::max<int64_t>(from, static_cast<int64_t>(r.prompt_logprobs.size()));
+    std::vector<SampleResult> entries(rows);
+    for (int64_t k = 0; k < rows; ++k, ++row) {
+      SampleResult& lp = entries[k];
+      lp.token = r.tokens[first + k + 1];
+      KAON_RETURN_IF_ERROR(model_.Logprobs(row, lp.token, r.params.prompt_logprobs, &lp.logprob, &lp.top));
+    }
+    output_.prompt_logprobs.emplace_back(i, std::move(entries));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const StepOutput*> ModelRunner::Execute(const SchedulerOutput& out, const KvCacheManager& kv) {
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t id : out.freed) Release(id);
+  for (int64_t id : out.preempted) Release(id);
+  KAON_RETURN_IF_ERROR(BuildBatch(out, kv));
+  BuildSamplingRows(out);
+  timings_.prepare = SecondsSince(t0);
+
+  t0 = std::chrono::steady_clock::now();
   ++num_forward_calls_;
   num_forward_tokens_ += batch_.num_tokens;
-  KAON_RETURN_IF_ERROR(model_.Forward(batch_, cache_, logits_.data()));
-  return std::span<const float>(logits_.data(), batch_.num_logits * model_.config().vocab_size);
+  KAON_RETURN_IF_ERROR(model_.Forward(batch_));
+  timings_.forward = SecondsSince(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  KAON_RETURN_IF_ERROR(CollectPromptLogprobs(out));
+  output_.samples.resize(rows_.size());
+  if (!rows_.empty()) KAON_RETURN_IF_ERROR(model_.Sample(sampleable_vocab_, rows_, output_.samples.data()));
+  output_.sampled.clear();
+  for (const SampleResult& s : output_.samples) output_.sampled.push_back(s.token);
+  timings_.sample = SecondsSince(t0);
+  return &output_;
 }
 
 }  // namespace kaon

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "server/backend/cpu/sampler.h"
+#include "server/backend/sampling.h"
 #include "server/engine/sampling_params.h"
 
 namespace kaon {

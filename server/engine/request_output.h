@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "server/engine/request.h"
-#include "server/backend/cpu/sampler.h"
+#include "server/backend/sampling.h"
 
 namespace kaon {
 

@@ -128,6 +128,7 @@ int64_t Scheduler::FitPromptLogits(const Request* r, int64_t num_new, int64_t* b
 
 SchedulerOutput Scheduler::Schedule() {
   SchedulerOutput out;
+  out.freed.swap(freed_);
   int64_t budget = config_.max_num_batched_tokens;
   int64_t prompt_logits_budget = config_.max_prompt_logprob_tokens;
 
@@ -225,6 +226,7 @@ std::vector<std::unique_ptr<Request>> Scheduler::Update(const SchedulerOutput& o
     r->status = RequestStatus::kFinished;
     kv_->Free(r->id);
     running_.erase(std::find(running_.begin(), running_.end(), r));
+    freed_.push_back(r->id);
     auto node = requests_.extract(r->id);
     finished.push_back(std::move(node.mapped()));
   }
@@ -238,6 +240,7 @@ std::unique_ptr<Request> Scheduler::Abort(int64_t id) {
   if (auto w = std::find(waiting_.begin(), waiting_.end(), r); w != waiting_.end()) waiting_.erase(w);
   if (auto q = std::find(running_.begin(), running_.end(), r); q != running_.end()) running_.erase(q);
   kv_->Free(id);
+  freed_.push_back(id);
   r->status = RequestStatus::kFinished;
   r->finish_reason = FinishReason::kAbort;
   auto node = requests_.extract(it);

@@ -45,6 +45,9 @@ struct SchedulerOutput {
   std::vector<ScheduledRequest> scheduled;
   int64_t num_scheduled_tokens = 0;
   std::vector<int64_t> preempted;  // ids preempted during this step
+  // Ids that finished or were aborted since the previous step: the runner
+  // releases their batch slots.
+  std::vector<int64_t> freed;
   bool empty() const { return scheduled.empty(); }
 };
 
@@ -101,6 +104,7 @@ class Scheduler {
   absl::flat_hash_map<int64_t, std::unique_ptr<Request>> requests_;
   std::vector<Request*> running_;
   std::deque<Request*> waiting_;
+  std::vector<int64_t> freed_;  // for the next SchedulerOutput::freed
 };
 
 }  // namespace kaon

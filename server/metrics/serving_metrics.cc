@@ -105,6 +105,22 @@ std::string ServingMetrics::Render(const EngineStats& engine) const {
   counter("generation_tokens_total", "Generated tokens delivered to clients.",
           static_cast<double>(generation_tokens_.load(std::memory_order_relaxed)));
 
+  // Where engine steps spend their time (host phases and the forward pass),
+  // as a summary without quantiles: rate(_sum) / rate(_count) is the mean.
+  Header(&out, "kaon:engine_step_phase_seconds", "summary", "Seconds per engine step phase.");
+  const StepPhaseSeconds& ph = engine.phase_seconds;
+  for (const auto& [phase, seconds] : {std::pair<const char*, double>{"schedule", ph.schedule},
+                                       {"prepare", ph.prepare},
+                                       {"forward", ph.forward},
+                                       {"sample", ph.sample},
+                                       {"update", ph.update},
+                                       {"emit", ph.emit}}) {
+    absl::StrAppend(&out, "kaon:engine_step_phase_seconds_sum{", l, ",phase=\"", phase, "\"} ", FormatValue(seconds),
+                    "\n");
+    absl::StrAppend(&out, "kaon:engine_step_phase_seconds_count{", l, ",phase=\"", phase, "\"} ", engine.num_steps,
+                    "\n");
+  }
+
   Header(&out, "kaon:request_success_total", "counter", "Finished choices by finish reason.");
   for (int i = 0; i < kNumFinishedReasons; ++i) {
     absl::StrAppend(&out, "kaon:request_success_total{", l, ",finished_reason=\"", ReasonLabel(i), "\"} ",

@@ -215,7 +215,9 @@ TEST(HostMemoryCheck, OneLineNamingEveryPartAndTheSource) {
 }
 
 TEST(StepMetadata, PacksIntoAlignedSectionsAndViewsBack) {
-  StepMetadataCapacity cap{.max_tokens = 9, .max_seqs = 3, .max_blocks_per_seq = 4, .max_logits = 5};
+  // 9 tokens, 3 sequences, 4 blocks per sequence (64 tokens of 16), 5 logits rows.
+  Capacity cap{.max_num_batched_tokens = 9, .max_num_seqs = 3, .max_model_len = 64, .block_size = 16,
+               .num_kv_blocks = 8, .max_prompt_logprob_rows = 2};
   const StepMetadataLayout layout(cap);
   for (size_t off : {layout.token_ids, layout.positions, layout.slot_mapping, layout.query_start_loc,
                      layout.seq_lens, layout.block_table, layout.logits_indices, layout.total_bytes}) {

@@ -1,6 +1,7 @@
 #include "server/backend/cpu/sampler.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -8,9 +9,12 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/sampling.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace kaon {
 namespace {
@@ -424,6 +428,462 @@ TEST(SamplerTest, LogprobsAreRawLogSoftmaxWithTopKInOrder) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(top[i].token, ids[i]);
   sampler.Logprobs(logits.data(), 123, 0, &lp, &top);
   EXPECT_TRUE(top.empty());
+}
+
+// ---------------------------------------------------------------------------
+// CpuSampler against a brute-force reference: the documented order, straight,
+// with a full sort of the vocabulary (best first: higher logit, lower id), the
+// weights exp((l - max) / T) in float and their sums in double, in id order
+// unless top_k cut (then best first).
+
+struct Reference {
+  int32_t token = 0;
+  float logprob = 0.0f;
+  std::vector<TokenLogprob> top;
+};
+
+bool Allowed(const SamplingRow& r, int32_t id) { return r.allowed == nullptr || ((r.allowed[id / 32] >> (id % 32)) & 1u); }
+
+int32_t FirstArgmax(const std::vector<float>& work) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < static_cast<int32_t>(work.size()); ++i) {
+    if (work[i] > work[best]) best = i;
+  }
+  return best;
+}
+
+Reference ReferenceSample(const float* raw, int32_t vocab, int32_t n, const SamplingRow& r) {
+  Reference out;
+  double lse = 0.0;
+  if (r.logprobs >= 0) {
+    double m = -INFINITY;
+    for (int32_t i = 0; i < vocab; ++i) m = std::max(m, static_cast<double>(raw[i]));
+    double s = 0.0;
+    for (int32_t i = 0; i < vocab; ++i) s += std::exp(static_cast<double>(raw[i]) - m);
+    lse = m + std::log(s);
+    std::vector<int32_t> ids(vocab);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return raw[a] > raw[b] || (raw[a] == raw[b] && a < b); });
+    for (int32_t i = 0; i < std::min(r.logprobs, vocab); ++i) {
+      out.top.push_back({ids[i], static_cast<float>(raw[ids[i]] - lse)});
+    }
+  }
+  std::vector<float> work(raw, raw + n);
+  for (int32_t i = 0; i < n; ++i) {
+    if (!Allowed(r, i)) work[i] = -INFINITY;
+  }
+  for (int32_t id : r.banned_ids) {
+    if (id >= 0 && id < n) work[id] = -INFINITY;
+  }
+  for (const auto& [id, bias] : r.logit_bias) {
+    if (id >= 0 && id < n) work[id] += bias;
+  }
+  if (r.repetition_penalty != 1.0f) {
+    std::vector<int32_t> seen(r.prompt_ids.begin(), r.prompt_ids.end());
+    seen.insert(seen.end(), r.output_ids.begin(), r.output_ids.end());
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int32_t id : seen) {
+      if (id < n) work[id] = work[id] > 0.0f ? work[id] / r.repetition_penalty : work[id] * r.repetition_penalty;
+    }
+  }
+  std::vector<int32_t> out_ids(r.output_ids.begin(), r.output_ids.end());
+  std::sort(out_ids.begin(), out_ids.end());
+  for (size_t i = 0; i < out_ids.size();) {
+    size_t j = i;
+    while (j < out_ids.size() && out_ids[j] == out_ids[i]) ++j;
+    if (out_ids[i] < n) {
+      work[out_ids[i]] -= r.frequency_penalty * static_cast<float>(j - i);
+      work[out_ids[i]] -= r.presence_penalty;
+    }
+    i = j;
+  }
+  auto finish = [&](int32_t token) {
+    out.token = token;
+    if (r.logprobs >= 0) out.logprob = static_cast<float>(raw[token] - lse);
+    return out;
+  };
+  if (r.greedy()) return finish(FirstArgmax(work));
+  float max = -INFINITY;
+  for (float l : work) max = std::max(max, l);
+  if (!std::isfinite(max)) return finish(FirstArgmax(work));
+  std::vector<int32_t> kept;  // id order
+  std::vector<float> w(n, 0.0f);
+  for (int32_t i = 0; i < n; ++i) {
+    if (!(work[i] > -INFINITY)) continue;
+    w[i] = std::exp((work[i] - max) / r.temperature);
+    if (w[i] > 0.0f && !(w[i] < r.min_p)) kept.push_back(i);
+  }
+  std::vector<int32_t> sorted = kept;
+  std::sort(sorted.begin(), sorted.end(),
+            [&](int32_t a, int32_t b) { return work[a] > work[b] || (work[a] == work[b] && a < b); });
+  double total = 0.0;
+  if (r.top_k > 0 && r.top_k < static_cast<int32_t>(sorted.size())) {
+    sorted.resize(r.top_k);
+    for (int32_t id : sorted) total += w[id];
+  } else {
+    for (int32_t id : kept) total += w[id];
+  }
+  if (r.top_p < 1.0f) {
+    const double threshold = static_cast<double>(r.top_p) * total;
+    double cum = 0.0;
+    size_t i = 0;
+    while (i < sorted.size() && cum < threshold) cum += w[sorted[i++]];
+    sorted.resize(i);
+    total = cum;
+  }
+  const float u = kernels::cpu::Philox4x32::Uniform(r.seed, static_cast<uint64_t>(r.sample_index),
+                                                    static_cast<uint64_t>(r.output_position));
+  const double target = static_cast<double>(u) * total;
+  double cum = 0.0;
+  for (int32_t id : sorted) {
+    cum += w[id];
+    if (target < cum) return finish(id);
+  }
+  return finish(sorted.back());
+}
+
+// Parameter families a random row draws from.
+constexpr unsigned kGreedy = 1u << 0;
+constexpr unsigned kTemperature = 1u << 1;
+constexpr unsigned kTopK = 1u << 2;
+constexpr unsigned kTopP = 1u << 3;
+constexpr unsigned kMinP = 1u << 4;
+constexpr unsigned kPenalties = 1u << 5;
+constexpr unsigned kBias = 1u << 6;
+constexpr unsigned kBanned = 1u << 7;
+constexpr unsigned kAllowed = 1u << 8;
+constexpr unsigned kLogprobs = 1u << 9;
+constexpr unsigned kLargeTopK = 1u << 10;
+
+// A row's parameters and the storage its spans point into.
+struct RowData {
+  SamplingRow row;
+  std::vector<std::pair<int32_t, float>> bias;
+  std::vector<int32_t> banned, prompt, output;
+  std::vector<uint32_t> allowed;
+
+  void Bind() {
+    row.logit_bias = bias;
+    row.banned_ids = banned;
+    row.prompt_ids = prompt;
+    row.output_ids = output;
+    row.allowed = allowed.empty() ? nullptr : allowed.data();
+  }
+};
+
+// Normal logits with, at random, coarse quantisation (ties), -inf entries and
+// a few dominant tokens.
+void FillLogits(std::mt19937_64& rng, float* out, int32_t vocab) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const double sigma = std::vector<double>{0.3, 1.0, 2.5, 6.4}[rng() % 4];
+  std::normal_distribution<double> normal(0.0, sigma);
+  const bool ties = unit(rng) < 0.3, holes = unit(rng) < 0.3, spikes = unit(rng) < 0.2;
+  for (int32_t i = 0; i < vocab; ++i) {
+    double l = normal(rng);
+    if (ties) l = std::round(l * 4.0) / 4.0;
+    if (holes && unit(rng) < 0.1) l = -INFINITY;
+    if (spikes && unit(rng) < 0.01) l += 4.0 * sigma;
+    out[i] = static_cast<float>(l);
+  }
+}
+
+RowData MakeRow(std::mt19937_64& rng, int32_t vocab, int32_t n, unsigned f) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  auto id = [&](int32_t below) { return static_cast<int32_t>(rng() % static_cast<uint64_t>(below)); };
+  RowData d;
+  SamplingRow& r = d.row;
+  r.temperature = (f & kGreedy) ? (unit(rng) < 0.5 ? 0.0f : 1e-6f) : (f & kTemperature) ? static_cast<float>(0.1 + 1.9 * unit(rng)) : 1.0f;
+  if (f & kTopK) r.top_k = 1 + id(f & kLargeTopK ? n : 60);
+  if (f & kTopP) r.top_p = unit(rng) < 0.1 ? 0.99999994f : static_cast<float>(0.05 + 0.94 * unit(rng));
+  if (f & kMinP) r.min_p = static_cast<float>(unit(rng) < 0.2 ? 1e-6 : 0.5 * unit(rng));
+  if (f & kPenalties) {
+    r.repetition_penalty = static_cast<float>(0.5 + 1.5 * unit(rng));
+    r.frequency_penalty = static_cast<float>(2.0 * unit(rng) - 1.0);
+    r.presence_penalty = static_cast<float>(2.0 * unit(rng) - 1.0);
+    const int32_t hot = 1 + id(std::min(vocab, 40));  // repeats are common
+    for (int i = id(60); i > 0; --i) d.prompt.push_back(unit(rng) < 0.5 ? id(hot) : id(vocab));
+    for (int i = id(60); i > 0; --i) d.output.push_back(unit(rng) < 0.5 ? id(hot) : id(vocab));
+  }
+  if (f & kBias) {
+    for (int i = 1 + id(6); i > 0; --i) {
+      d.bias.emplace_back(id(vocab), unit(rng) < 0.1 ? 100.0f : static_cast<float>(20.0 * unit(rng) - 10.0));
+    }
+  }
+  if (f & kBanned) {
+    for (int i = 1 + id(8); i > 0; --i) d.banned.push_back(id(vocab + 4) - 2);  // some out of range
+  }
+  if (f & kAllowed) {
+    const double density = std::vector<double>{0.02, 0.5, 0.95}[rng() % 3];
+    d.allowed.assign((vocab + 31) / 32, 0u);
+    for (int32_t i = 0; i < vocab; ++i) {
+      if (unit(rng) < density) d.allowed[i / 32] |= 1u << (i % 32);
+    }
+  }
+  if (f & kLogprobs) r.logprobs = id(21);
+  r.seed = rng();
+  r.sample_index = id(4);
+  r.output_position = id(1000);
+  return d;
+}
+
+kernels::cpu::ThreadPool& TwoThreads() {
+  static kernels::cpu::ThreadPool pool(2);
+  return pool;
+}
+
+struct Batch {
+  int32_t vocab = 0, n = 0;
+  std::vector<float> logits;  // [rows, vocab], kept raw
+  std::vector<RowData> rows;
+  std::vector<SamplingRow> table;
+};
+
+Batch MakeBatch(std::mt19937_64& rng, unsigned f, int rows, int32_t min_vocab, int32_t max_vocab) {
+  Batch b;
+  b.vocab = min_vocab + static_cast<int32_t>(rng() % static_cast<uint64_t>(max_vocab - min_vocab + 1));
+  b.n = rng() % 3 == 0 ? b.vocab - static_cast<int32_t>(rng() % static_cast<uint64_t>(b.vocab / 4 + 1)) : b.vocab;
+  b.logits.resize(static_cast<size_t>(rows) * b.vocab);
+  b.rows.reserve(rows);
+  for (int i = 0; i < rows; ++i) {
+    FillLogits(rng, b.logits.data() + static_cast<size_t>(i) * b.vocab, b.vocab);
+    b.rows.push_back(MakeRow(rng, b.vocab, b.n, f));
+  }
+  for (RowData& d : b.rows) {
+    d.Bind();
+    b.table.push_back(d.row);
+  }
+  return b;
+}
+
+std::vector<SampleResult> RunBatch(const Batch& b, kernels::cpu::ThreadPool* pool, const CpuSampler::Tuning& tuning = {}) {
+  CpuSampler sampler(b.vocab, b.n, pool);
+  sampler.set_tuning_for_test(tuning);
+  std::vector<float> scratch = b.logits;  // Sample overwrites it
+  std::vector<SampleResult> out(b.table.size());
+  sampler.Sample(scratch.data(), b.table, out.data());
+  return out;
+}
+
+// Rows of `f` against the reference; returns how many tokens differed. Two
+// threads share the rows (the reference's full sorts dominate the time), each
+// with its own pool for the batches that run on two threads.
+int CompareWithReference(unsigned f, int rows, const CpuSampler::Tuning& tuning = {}, int32_t min_vocab = 64,
+                         int32_t max_vocab = 1000) {
+  constexpr int kBatch = 16;
+  std::atomic<int> mismatches{0};
+  auto run = [&](int half) {
+    std::mt19937_64 rng(0x5EED0000u + 2 * f + half);
+    kernels::cpu::ThreadPool pool(2);
+    for (int done = half * kBatch; done < rows; done += 2 * kBatch) {
+      const Batch b = MakeBatch(rng, f, kBatch, min_vocab, max_vocab);
+      const std::vector<SampleResult> got = RunBatch(b, (done / kBatch) % 4 < 2 ? &pool : nullptr, tuning);
+      for (int i = 0; i < kBatch; ++i) {
+        const Reference want =
+            ReferenceSample(b.logits.data() + static_cast<size_t>(i) * b.vocab, b.vocab, b.n, b.table[i]);
+        if (got[i].token != want.token) {
+          if (++mismatches <= 5) {
+            ADD_FAILURE() << "features " << f << " row " << done + i << ": token " << got[i].token << ", reference "
+                          << want.token;
+          }
+          continue;
+        }
+        EXPECT_LT(got[i].token, b.n);
+        if (b.table[i].logprobs < 0) continue;
+        if (std::isfinite(want.logprob)) {
+          EXPECT_NEAR(got[i].logprob, want.logprob, 1e-4) << "row " << done + i;
+        } else {
+          EXPECT_EQ(got[i].logprob, want.logprob) << "row " << done + i;
+        }
+        EXPECT_EQ(got[i].top.size(), want.top.size()) << "row " << done + i;
+        for (size_t k = 0; k < std::min(want.top.size(), got[i].top.size()); ++k) {
+          EXPECT_EQ(got[i].top[k].token, want.top[k].token) << "row " << done + i << " rank " << k;
+          if (std::isfinite(want.top[k].logprob)) {
+            EXPECT_NEAR(got[i].top[k].logprob, want.top[k].logprob, 1e-4);
+          }
+        }
+      }
+    }
+  };
+  std::thread other(run, 1);
+  run(0);
+  other.join();
+  return mismatches.load();
+}
+
+constexpr int kRows = 10000;
+
+TEST(CpuSamplerTest, GreedyMatchesReference) { EXPECT_EQ(CompareWithReference(kGreedy, kRows), 0); }
+TEST(CpuSamplerTest, TemperatureMatchesReference) { EXPECT_EQ(CompareWithReference(kTemperature, kRows), 0); }
+TEST(CpuSamplerTest, TopKMatchesReference) { EXPECT_EQ(CompareWithReference(kTemperature | kTopK, kRows), 0); }
+TEST(CpuSamplerTest, LargeTopKMatchesReference) {
+  EXPECT_EQ(CompareWithReference(kTemperature | kTopK | kLargeTopK, kRows), 0);
+}
+TEST(CpuSamplerTest, TopPMatchesReference) { EXPECT_EQ(CompareWithReference(kTemperature | kTopP, kRows), 0); }
+TEST(CpuSamplerTest, MinPMatchesReference) { EXPECT_EQ(CompareWithReference(kTemperature | kMinP, kRows), 0); }
+TEST(CpuSamplerTest, TopKTopPMatchesReference) {
+  EXPECT_EQ(CompareWithReference(kTemperature | kTopK | kTopP, kRows), 0);
+}
+TEST(CpuSamplerTest, PenaltiesMatchReference) {
+  EXPECT_EQ(CompareWithReference(kPenalties | kTemperature | kTopP, kRows), 0);
+  EXPECT_EQ(CompareWithReference(kPenalties | kGreedy, kRows), 0);
+}
+TEST(CpuSamplerTest, LogitBiasMatchesReference) { EXPECT_EQ(CompareWithReference(kBias | kTemperature | kTopK, kRows), 0); }
+TEST(CpuSamplerTest, BannedIdsMatchReference) { EXPECT_EQ(CompareWithReference(kBanned | kTemperature | kMinP, kRows), 0); }
+TEST(CpuSamplerTest, AllowedMaskMatchesReference) {
+  EXPECT_EQ(CompareWithReference(kAllowed | kTemperature | kTopP, kRows), 0);
+  EXPECT_EQ(CompareWithReference(kAllowed | kGreedy | kBias, kRows), 0);
+}
+TEST(CpuSamplerTest, LogprobsMatchReference) {
+  EXPECT_EQ(CompareWithReference(kLogprobs | kTemperature | kPenalties | kBias | kBanned, kRows), 0);
+  EXPECT_EQ(CompareWithReference(kLogprobs | kGreedy | kPenalties | kAllowed, kRows), 0);
+}
+TEST(CpuSamplerTest, EverythingTogetherMatchesReference) {
+  const unsigned all = kTemperature | kTopK | kTopP | kMinP | kPenalties | kBias | kBanned | kAllowed | kLogprobs;
+  EXPECT_EQ(CompareWithReference(all, kRows), 0);
+}
+
+TEST(CpuSamplerTest, ExactFallbacksMatchReference) {
+  // A cut-off far too high leaves kept tokens outside the candidates and a
+  // one-slot top-k buffer compacts at every block: the lazily appended rest
+  // and the compaction must still give the reference's tokens.
+  CpuSampler::Tuning tight;
+  tight.cutoff_scale = 1e6;
+  tight.topk_slack = 1;
+  for (unsigned f : {kTemperature, kTemperature | kTopP, kTemperature | kMinP, kTemperature | kTopK | kTopP,
+                     kTemperature | kTopK | kLargeTopK, kLogprobs | kTemperature | kAllowed}) {
+    EXPECT_EQ(CompareWithReference(f, kRows / 4, tight), 0) << "features " << f;
+  }
+}
+
+TEST(CpuSamplerTest, LargeVocabulariesMatchReference) {
+  // Many chunks: the mass cut-off rises as the pass goes and early
+  // candidates are demoted; top-k compacts repeatedly.
+  for (unsigned f : {kTemperature, kTemperature | kTopP, kTemperature | kTopK | kTopP | kPenalties, kGreedy | kLogprobs,
+                     kTemperature | kMinP | kAllowed}) {
+    EXPECT_EQ(CompareWithReference(f, 64, {}, 30000, 70000), 0) << "features " << f;
+  }
+}
+
+TEST(CpuSamplerTest, BaselineKernelsGiveIdenticalResults) {
+  // The SSE2 and AVX2 builds of the row kernels must agree bit for bit.
+  CpuSampler::Tuning baseline;
+  baseline.baseline_kernels = true;
+  std::mt19937_64 rng(11);
+  for (unsigned f : {kGreedy | kAllowed, kTemperature | kTopP | kLogprobs, kTemperature | kTopK | kPenalties,
+                     kTemperature | kMinP | kBias}) {
+    for (int rep = 0; rep < 40; ++rep) {
+      const Batch b = MakeBatch(rng, f, 16, 64, 5000);
+      const std::vector<SampleResult> fast = RunBatch(b, nullptr), base = RunBatch(b, nullptr, baseline);
+      for (size_t i = 0; i < fast.size(); ++i) {
+        EXPECT_EQ(fast[i].token, base[i].token);
+        EXPECT_EQ(fast[i].logprob, base[i].logprob);
+        ASSERT_EQ(fast[i].top.size(), base[i].top.size());
+        for (size_t k = 0; k < fast[i].top.size(); ++k) EXPECT_EQ(fast[i].top[k].logprob, base[i].top[k].logprob);
+      }
+    }
+  }
+}
+
+TEST(CpuSamplerTest, SeededRowsRepeatAndSampleIndexChangesDraws) {
+  std::mt19937_64 rng(3);
+  int differ = 0, total = 0;
+  for (int rep = 0; rep < 50; ++rep) {
+    Batch b = MakeBatch(rng, kTemperature, 32, 200, 400);
+    const std::vector<SampleResult> first = RunBatch(b, &TwoThreads());
+    const std::vector<SampleResult> again = RunBatch(b, nullptr);
+    for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i].token, again[i].token);
+    for (RowData& d : b.rows) ++d.row.sample_index;
+    for (size_t i = 0; i < b.rows.size(); ++i) b.table[i] = b.rows[i].row;
+    const std::vector<SampleResult> child = RunBatch(b, nullptr);
+    for (size_t i = 0; i < first.size(); ++i) {
+      differ += first[i].token != child[i].token;
+      ++total;
+    }
+  }
+  EXPECT_GT(differ, total / 10);
+}
+
+TEST(CpuSamplerTest, RowsGiveTheSameTokenAloneAndInABatch) {
+  std::mt19937_64 rng(4);
+  const unsigned all = kTemperature | kTopK | kTopP | kMinP | kPenalties | kBias | kAllowed | kLogprobs;
+  for (int rep = 0; rep < 20; ++rep) {
+    const Batch b = MakeBatch(rng, rep % 2 ? all : kTemperature | kTopP, 64, 500, 3000);
+    for (kernels::cpu::ThreadPool* pool : {static_cast<kernels::cpu::ThreadPool*>(nullptr), &TwoThreads()}) {
+      const std::vector<SampleResult> batched = RunBatch(b, pool);
+      CpuSampler alone(b.vocab, b.n, pool);
+      for (size_t i = 0; i < b.table.size(); ++i) {
+        std::vector<float> row(b.logits.begin() + static_cast<int64_t>(i) * b.vocab,
+                               b.logits.begin() + static_cast<int64_t>(i + 1) * b.vocab);
+        SampleResult one;
+        alone.Sample(row.data(), std::span<const SamplingRow>(&b.table[i], 1), &one);
+        EXPECT_EQ(one.token, batched[i].token);
+        EXPECT_EQ(one.logprob, batched[i].logprob);
+      }
+    }
+  }
+}
+
+TEST(CpuSamplerTest, PromptLogprobsMatchReference) {
+  std::mt19937_64 rng(5);
+  for (int rep = 0; rep < 2000; ++rep) {
+    const int32_t vocab = 64 + static_cast<int32_t>(rng() % 937);
+    std::vector<float> logits(vocab);
+    FillLogits(rng, logits.data(), vocab);
+    SamplingRow r;
+    r.logprobs = static_cast<int32_t>(rng() % 21);
+    const Reference want = ReferenceSample(logits.data(), vocab, vocab, r);  // greedy-free: temperature 1
+    CpuSampler sampler(vocab, vocab, nullptr);
+    const int32_t token = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
+    float lp = 0.0f;
+    std::vector<TokenLogprob> top = {{1, 1.0f}};
+    sampler.Logprobs(logits.data(), token, r.logprobs, &lp, &top);
+    if (std::isfinite(logits[token])) {
+      double m = -INFINITY, s = 0.0;
+      for (float l : logits) m = std::max(m, static_cast<double>(l));
+      for (float l : logits) s += std::exp(l - m);
+      EXPECT_NEAR(lp, logits[token] - m - std::log(s), 1e-4);
+    }
+    ASSERT_EQ(top.size(), want.top.size());
+    for (size_t k = 0; k < top.size(); ++k) EXPECT_EQ(top[k].token, want.top[k].token);
+  }
+}
+
+TEST(CpuSamplerTest, WrapperMatchesReferenceWithMinTokens) {
+  // The per-row Sampler turns eos and stop ids into banned ids under min_tokens.
+  std::mt19937_64 rng(6);
+  Sampler sampler(500);
+  std::vector<float> logits(500);
+  const std::vector<int32_t> eos = {3, 7};
+  for (int rep = 0; rep < 2000; ++rep) {
+    FillLogits(rng, logits.data(), 500);
+    for (int32_t id : {3, 7, 11}) logits[id] = 8.0f;  // make the masking matter
+    SamplingParams params;
+    params.temperature = rep % 3 == 0 ? 0.0f : 0.8f;
+    params.top_p = 0.9f;
+    params.min_tokens = 5;
+    params.stop_token_ids = {11};
+    params.ignore_eos = rep % 4 == 0;
+    params.logprobs = 2;
+    SampleContext ctx = Context(params, 480, rep % 10, rng());
+    ctx.eos_ids = eos;
+    const SampleResult got = sampler.Sample(logits.data(), ctx);
+    std::vector<int32_t> banned;
+    if (ctx.output_position < params.min_tokens) {
+      if (!params.ignore_eos) banned = eos;
+      banned.push_back(11);
+    }
+    SamplingRow r;
+    r.temperature = params.temperature;
+    r.top_p = params.top_p;
+    r.seed = ctx.seed;
+    r.output_position = ctx.output_position;
+    r.logprobs = 2;
+    r.banned_ids = banned;
+    const Reference want = ReferenceSample(logits.data(), 500, 480, r);
+    EXPECT_EQ(got.token, want.token);
+    EXPECT_NEAR(got.logprob, want.logprob, 1e-4);
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "models/registry.h"
+#include "server/engine/engine_setup.h"
 #include "server/cli/serve_command.h"
 #include "server/common/status.h"
 #include "server/backend/causal_lm.h"
@@ -52,10 +53,16 @@ class FaultyModel : public CausalLM {
  public:
   FaultyModel(std::unique_ptr<CausalLM> inner, Faults* faults) : inner_(std::move(inner)), faults_(faults) {}
   const ModelConfig& config() const override { return inner_->config(); }
-  std::unique_ptr<KvCache> CreateKvCache(const kernels::PagedKvShape& shape) const override {
-    return inner_->CreateKvCache(shape);
+  std::string device_name() const override { return inner_->device_name(); }
+  int64_t allocated_bytes() const override { return inner_->allocated_bytes(); }
+  absl::Status Sample(int32_t sampleable_vocab, std::span<const SamplingRow> rows, SampleResult* out) override {
+    return inner_->Sample(sampleable_vocab, rows, out);
   }
-  absl::Status Forward(const ForwardBatch& batch, KvCache& cache, float* logits) override {
+  absl::Status Logprobs(int64_t row, int32_t token, int32_t k, float* token_logprob,
+                        std::vector<TokenLogprob>* top) override {
+    return inner_->Logprobs(row, token, k, token_logprob, top);
+  }
+  absl::Status Forward(const ForwardBatch& batch) override {
     if (faults_->fail_next.exchange(false)) return absl::InternalError("injected fault");
     if (faults_->fatal_next.exchange(false)) return FatalError("injected sticky error");
     {
@@ -65,7 +72,7 @@ class FaultyModel : public CausalLM {
         faults_->cv.wait(lock, [this] { return !faults_->hang; });
       }
     }
-    return inner_->Forward(batch, cache, logits);
+    return inner_->Forward(batch);
   }
 
  private:
@@ -97,13 +104,13 @@ class InProcessServer {
     flags_.engine_step_timeout_s = step_timeout_s;
     flags_.shutdown_timeout_s = 5;
     flags_.engine.options.model_loader = [faults](const std::string& dir, const ModelInfo& info,
-                                                  const ModelCapacity& capacity)
+                                                  const Capacity& capacity)
         -> absl::StatusOr<std::unique_ptr<CausalLM>> {
       {
         std::unique_lock<std::mutex> lock(faults->mu);
         faults->cv.wait(lock, [faults] { return !faults->block_load; });
       }
-      absl::StatusOr<std::unique_ptr<CausalLM>> m = LoadModel(dir, info, capacity);
+      absl::StatusOr<std::unique_ptr<CausalLM>> m = LoadCpuModel(dir, info, capacity);
       if (!m.ok()) return m.status();
       return std::unique_ptr<CausalLM>(new FaultyModel(std::move(*m), faults));
     };

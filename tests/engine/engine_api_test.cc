@@ -11,9 +11,9 @@
 #include <set>
 
 #include "nlohmann/json.hpp"
-#include "server/engine/offline_engine.h"
 #include "tests/common/test_paths.h"
 #include "tests/engine/engine_test_util.h"
+#include "tests/engine/next_token_logprobs.h"
 
 namespace kaon {
 namespace {
@@ -215,29 +215,31 @@ TEST(EngineApi, AbortById) {
 }
 
 // Prompt logprobs equal, position by position, the first-step logprob of
-// generating from each prefix alone (an independent path: no prompt rows).
+// generating from each prefix alone (an independent path: no prompt rows),
+// on a second engine. There a logit_bias forces the sampled token to be the
+// prompt's next one; the reported logprob is taken before the bias (raw),
+// and the top alternative is the unbiased argmax.
 TEST(EngineApi, PromptLogprobsMatchPrefixRuns) {
   const auto prompt = Goldens()["cases"][4]["prompt_token_ids"].get<std::vector<int32_t>>();
   ASSERT_GT(prompt.size(), 8u);
-  EngineOptions o;
-  o.num_threads = 2;
-  auto ref = OfflineEngine::Create(testing::BundledModelDir(), o);
-  ASSERT_TRUE(ref.ok()) << ref.status();
+  auto ref = MakeEngine(testing::BundledModelDir());
+  ASSERT_NE(ref, nullptr);
   std::vector<double> expected;
   std::vector<int32_t> expected_top;
   for (size_t len = 1; len < prompt.size(); ++len) {
-    GenerateRequest gr;
-    gr.prompt_ids.assign(prompt.begin(), prompt.begin() + len);
-    gr.max_tokens = 1;
-    gr.sampling.temperature = 0;
-    gr.keep_logits_steps = 1;
-    auto res = (*ref)->Generate(gr);
-    ASSERT_TRUE(res.ok());
-    const auto& l = res->logits[0];
-    double mx = *std::max_element(l.begin(), l.end()), z = 0;
-    for (float v : l) z += std::exp(v - mx);
-    expected.push_back(l[prompt[len]] - mx - std::log(z));
-    expected_top.push_back(res->token_ids[0]);
+    GenerationRequest gr =
+        Greedy(std::vector<int32_t>(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(len)), 1);
+    gr.params.logprobs = 1;
+    gr.params.logit_bias = {{prompt[len], testing::kForcingBias}};
+    auto h = ref->Submit(gr);
+    ASSERT_TRUE(h.ok()) << h.status();
+    std::vector<SampleResult> steps;
+    while (auto ev = (*h)->Next()) steps.insert(steps.end(), ev->logprobs.begin(), ev->logprobs.end());
+    ASSERT_EQ(steps.size(), 1u);
+    ASSERT_EQ(steps[0].token, prompt[len]) << "the bias must force the prompt's next token";
+    ASSERT_EQ(steps[0].top.size(), 1u);
+    expected.push_back(steps[0].logprob);
+    expected_top.push_back(steps[0].top[0].token);
   }
   for (int64_t chunk : {2048, 5}) {
     SCOPED_TRACE(chunk);
@@ -348,21 +350,17 @@ TEST(EngineApi, QueueLimitCountsOnlyWaitingRequests) {
 
 // First tokens of many seeded requests follow softmax(logits / T) after
 // top-k, top-p and min-p, computed here independently in double precision
-// from the model's logits (taken from the single-sequence reference path).
+// from the model's next-token log-probabilities (log_softmax of the logits:
+// the same distribution after any temperature), read over the whole
+// vocabulary from a second engine with greedy probes.
 TEST(EngineApi, SeededFirstTokensFollowTheFilteredSoftmax) {
   const auto prompt = Goldens()["cases"][2]["prompt_token_ids"].get<std::vector<int32_t>>();
-  EngineOptions o;
-  o.num_threads = 2;
-  auto ref = OfflineEngine::Create(testing::BundledModelDir(), o);
-  ASSERT_TRUE(ref.ok()) << ref.status();
-  GenerateRequest gr;
-  gr.prompt_ids = prompt;
-  gr.max_tokens = 1;
-  gr.sampling.temperature = 0;
-  gr.keep_logits_steps = 1;
-  auto logits = (*ref)->Generate(gr);
-  ASSERT_TRUE(logits.ok());
-  const std::vector<float>& l = logits->logits[0];
+  auto ref = MakeEngine(testing::BundledModelDir());
+  ASSERT_NE(ref, nullptr);
+  auto logprobs = testing::NextTokenLogprobs(*ref, prompt);
+  ASSERT_TRUE(logprobs.ok()) << logprobs.status();
+  ASSERT_EQ(logprobs->size(), 512u);
+  const std::vector<double>& l = *logprobs;
 
   const double temperature = 2.5, top_p = 0.95, min_p = 0.02;
   const int top_k = 40;

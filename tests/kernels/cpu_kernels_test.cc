@@ -2,6 +2,7 @@
 // twins are the references the CUDA kernels are checked against, so they are
 // checked here first.
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -170,47 +171,30 @@ TEST(CpuKernels, PhiloxKnownAnswer) {
   EXPECT_EQ(out[3], 0x6d5451fdu);
 }
 
-TEST(CpuKernels, SamplingFilters) {
+TEST(CpuKernels, PhiloxUniform) {
+  // The top 24 bits of the first output word over 2^24: with the known
+  // answer above, (0x6627e8d5 >> 8) / 2^24 for key 0, counter 0.
+  EXPECT_EQ(Philox4x32::Uniform(0, 0, 0), static_cast<float>(0x6627e8u) / 16777216.0f);
+  double sum = 0;
+  for (uint64_t i = 0; i < 20000; ++i) {
+    const float u = Philox4x32::Uniform(42, 0, i);
+    ASSERT_GE(u, 0.0f);
+    ASSERT_LT(u, 1.0f);
+    sum += u;
+  }
+  EXPECT_NEAR(sum / 20000, 0.5, 0.01);  // sd of the mean: 0.002
+}
+
+TEST(CpuKernels, ArgmaxTakesTheLowestIdOnTies) {
+  // Greedy decoding's rule, as llama2.c's and the references' argmax.
   const float logits[] = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f};
-  std::vector<float> scratch(10);
-  int32_t tok = -1;
-  SamplingParams greedy;
-  greedy.temperature = 0;
-  ASSERT_TRUE(SampleToken(logits, 5, greedy, 0.5f, scratch.data(), &tok).ok());
-  EXPECT_EQ(tok, 1);  // lowest id on ties
-  SamplingParams top1;
-  top1.top_k = 1;
-  for (float u : {0.0f, 0.5f, 0.999f}) {
-    ASSERT_TRUE(SampleToken(logits, 5, top1, u, scratch.data(), &tok).ok());
-    EXPECT_EQ(tok, 1);
-  }
-  // Two equal top tokens share the mass; u splits them.
-  SamplingParams top2;
-  top2.top_k = 2;
-  ASSERT_TRUE(SampleToken(logits, 5, top2, 0.25f, scratch.data(), &tok).ok());
-  EXPECT_EQ(tok, 1);
-  ASSERT_TRUE(SampleToken(logits, 5, top2, 0.75f, scratch.data(), &tok).ok());
-  EXPECT_EQ(tok, 3);
-  // Sampling frequencies follow softmax at temperature 1.
-  std::vector<int> counts(5);
-  SamplingParams plain;
-  for (int i = 0; i < 20000; ++i) {
-    ASSERT_TRUE(SampleToken(logits, 5, plain, Philox4x32::Uniform(42, 0, i), scratch.data(), &tok).ok());
-    counts[tok]++;
-  }
-  double z = 0;
-  for (float l : logits) z += std::exp(l);
-  for (int i = 0; i < 5; ++i) EXPECT_NEAR(counts[i] / 20000.0, std::exp(logits[i]) / z, 0.015) << i;
-  // min_p 0.5 keeps only tokens within a factor 2 of the best.
-  SamplingParams minp;
-  minp.min_p = 0.5f;
-  for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(SampleToken(logits, 5, minp, Philox4x32::Uniform(7, 0, i), scratch.data(), &tok).ok());
-    EXPECT_TRUE(tok == 1 || tok == 3) << tok;
-  }
-  SamplingParams bad;
-  bad.top_p = 0;
-  EXPECT_FALSE(SampleToken(logits, 5, bad, 0.5f, scratch.data(), &tok).ok());
+  EXPECT_EQ(Argmax(logits, 5), 1);
+  EXPECT_EQ(Argmax(logits, 1), 0);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const float masked[] = {ninf, ninf, -5.0f, ninf};
+  EXPECT_EQ(Argmax(masked, 4), 2);
+  const float flat[] = {0.5f, 0.5f, 0.5f};
+  EXPECT_EQ(Argmax(flat, 3), 0);
 }
 
 }  // namespace

@@ -27,6 +27,26 @@ RequestOutput Tokens(int n, FinishReason reason = FinishReason::kNone) {
   return ev;
 }
 
+TEST(ServingMetricsTest, StepPhasesAreASummaryPerPhase) {
+  ServingMetrics m(Info());
+  EngineStats stats;
+  stats.num_steps = 4;
+  stats.phase_seconds = {.schedule = 0.5, .prepare = 0.25, .forward = 2, .sample = 1, .update = 0.125, .emit = 0.0625};
+  const std::string text = m.Render(stats);
+  const std::string l = "model_name=\"my \\\"model\\\"\"";
+  EXPECT_NE(text.find("# TYPE kaon:engine_step_phase_seconds summary"), std::string::npos);
+  for (const auto& [phase, seconds] : {std::pair<const char*, double>{"schedule", 0.5},
+                                       {"prepare", 0.25},
+                                       {"forward", 2},
+                                       {"sample", 1},
+                                       {"update", 0.125},
+                                       {"emit", 0.0625}}) {
+    const std::string labels = "{" + l + ",phase=\"" + phase + "\"}";
+    EXPECT_EQ(Sample(text, "kaon:engine_step_phase_seconds_sum" + labels), seconds) << phase;
+    EXPECT_EQ(Sample(text, "kaon:engine_step_phase_seconds_count" + labels), 4) << phase;
+  }
+}
+
 TEST(ServingMetricsTest, EngineGaugesAndTypesFollowVllm) {
   ServingMetrics m(Info());
   EngineStats stats;

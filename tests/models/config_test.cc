@@ -1,17 +1,20 @@
 // Loading refuses, with the file and field named, what kaon cannot run
 // correctly; and the pieces derived from configs match independent numbers.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "models/registry.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/engine_setup.h"
-#include "server/engine/offline_engine.h"
+#include "server/engine/engine.h"
 #include "models/rope_frequencies.h"
 #include "tests/common/test_paths.h"
 
@@ -37,8 +40,15 @@ std::string EditedModel(const std::string& src, const std::function<void(Json&)>
   return dir.string();
 }
 
+// Loading goes through the serving engine, as `kaon serve` does.
+absl::StatusOr<std::unique_ptr<Engine>> Create(const std::string& dir, EngineOptions options = {}) {
+  EngineConfig config;
+  config.options = std::move(options);
+  return Engine::Create(dir, config);
+}
+
 std::string ErrorOf(const std::string& dir) {
-  auto engine = OfflineEngine::Create(dir, EngineOptions{});
+  auto engine = Create(dir);
   EXPECT_FALSE(engine.ok()) << "loading " << dir << " should fail";
   return engine.ok() ? "" : std::string(engine.status().message());
 }
@@ -74,12 +84,10 @@ TEST(ModelConfigRefusal, ActiveSlidingWindowMistral) {
 
 TEST(ModelConfigRefusal, InactiveSlidingWindowIsAccepted) {
   // A window as long as the context never slides.
-  auto engine = OfflineEngine::Create(
-      EditedModel(Tiny("tiny-mistral"), [](Json& j) { j["sliding_window"] = 2048; }), EngineOptions{});
+  auto engine = Create(EditedModel(Tiny("tiny-mistral"), [](Json& j) { j["sliding_window"] = 2048; }));
   EXPECT_TRUE(engine.ok()) << engine.status();
   // Qwen's window is off unless use_sliding_window is true.
-  engine = OfflineEngine::Create(EditedModel(Tiny("tiny-qwen2"), [](Json& j) { j["sliding_window"] = 128; }),
-                                 EngineOptions{});
+  engine = Create(EditedModel(Tiny("tiny-qwen2"), [](Json& j) { j["sliding_window"] = 128; }));
   EXPECT_TRUE(engine.ok()) << engine.status();
 }
 
@@ -337,7 +345,7 @@ TEST(ModelMemory, AbsurdFlagsCannotOverflowTheEstimate) {
 TEST(ModelConfigRefusal, EngineFlags) {
   EngineOptions o;
   o.max_model_len = 100000;
-  auto engine = OfflineEngine::Create(kLlama, o);
+  auto engine = Create(kLlama, o);
   ASSERT_FALSE(engine.ok());
   EXPECT_NE(engine.status().message().find("--max-model-len"), std::string::npos);
 }
@@ -393,22 +401,42 @@ TEST(GenerationConfig, StopsAtItsEosIds) {
   const size_t first = std::find(ids.begin(), ids.end(), stop_id) - ids.begin();
   const std::string dir = EditedModel(kLlama, [&](Json& j) { j["eos_token_id"] = {stop_id}; },
                                       "generation_config.json");
-  auto engine = OfflineEngine::Create(dir, EngineOptions{});
+  auto engine = Create(dir);
   ASSERT_TRUE(engine.ok()) << engine.status();
-  GenerateRequest r;
+  // All of a handle's events, concatenated.
+  struct Result {
+    std::vector<int32_t> ids;
+    FinishReason finish = FinishReason::kNone;
+    std::variant<std::monostate, int32_t, std::string> stop_reason;
+  };
+  auto run = [&](const GenerationRequest& r) {
+    Result out;
+    auto h = (*engine)->Submit(r);
+    EXPECT_TRUE(h.ok()) << h.status();
+    if (!h.ok()) return out;
+    while (auto ev = (*h)->Next()) {
+      EXPECT_EQ(ev->error, "");
+      out.ids.insert(out.ids.end(), ev->token_ids.begin(), ev->token_ids.end());
+      if (ev->finished()) {
+        out.finish = ev->finish_reason;
+        out.stop_reason = ev->stop_reason;
+      }
+    }
+    return out;
+  };
+  GenerationRequest r;
   r.prompt_ids = c["prompt_token_ids"].get<std::vector<int32_t>>();
-  r.max_tokens = 128;
-  r.sampling.temperature = 0;
-  auto result = (*engine)->Generate(r);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->finish_reason, "stop");
-  EXPECT_EQ(result->token_ids, std::vector<int32_t>(ids.begin(), ids.begin() + first + 1));
+  r.params.max_tokens = 128;
+  r.params.temperature = 0;
+  Result result = run(r);
+  EXPECT_EQ(result.finish, FinishReason::kStop);
+  EXPECT_EQ(result.stop_reason, (std::variant<std::monostate, int32_t, std::string>(stop_id)));
+  EXPECT_EQ(result.ids, std::vector<int32_t>(ids.begin(), ids.begin() + first + 1));
   // ignore_eos runs on to max_tokens.
-  r.ignore_eos = true;
-  result = (*engine)->Generate(r);
-  ASSERT_TRUE(result.ok());
-  EXPECT_EQ(result->token_ids, ids);
-  EXPECT_EQ(result->finish_reason, "length");
+  r.params.ignore_eos = true;
+  result = run(r);
+  EXPECT_EQ(result.ids, ids);
+  EXPECT_EQ(result.finish, FinishReason::kLength);
 }
 
 }  // namespace

@@ -1,17 +1,24 @@
-// The CPU forward pass against independent references: stories260k's goldens
-// from llama2.c (128 greedy ids, top-5 logits) and the tiny fixtures'
-// references (numpy float64 and llama.cpp agree to ~1e-5). Paging must be
-// real: block sizes 1 and 16, a scrambled free-block order and chunked
-// prefill all give the same ids.
+// The CPU forward pass, driven through the serving engine, against
+// independent references: stories260k's goldens from llama2.c (128 greedy
+// ids, top-5 logits) and the tiny fixtures' references (numpy float64 and
+// llama.cpp agree to ~1e-5). Paging must be real: block sizes 1, 4 and 16, a
+// scrambled free-block order and chunked prefill all give the same ids.
+//
+// The engine reports log-probabilities, not logits: log_softmax of the raw
+// logits, i.e. the logits less one constant per step. Where a reference
+// gives the whole logit row (the fixtures' step 0) it is compared through
+// log_softmax over the whole vocabulary; where it gives a few logits only
+// (stories260k's top 5) they are compared up to that one constant.
 #include <cmath>
 #include <fstream>
-#include <optional>
+#include <random>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/engine/offline_engine.h"
 #include "tests/common/test_paths.h"
+#include "tests/engine/engine_test_util.h"
+#include "tests/engine/next_token_logprobs.h"
 
 namespace kaon {
 namespace {
@@ -27,37 +34,96 @@ Json ReadJson(const std::string& path) {
 struct PagingVariant {
   const char* name;
   int64_t block_size;
-  std::optional<uint64_t> shuffle_seed;
+  bool scrambled;  // churn the free-block queue before the checks (see ScrambleFreeBlocks)
   int64_t max_num_batched_tokens;
 };
 
 const PagingVariant kVariants[] = {
-    {"block16", 16, std::nullopt, 2048},
-    {"block1_scrambled", 1, 12345, 2048},
-    {"block16_scrambled", 16, 777, 2048},
-    {"block4_chunked_prefill", 4, 99, 7},
+    {"block16", 16, false, 2048},
+    {"block1_scrambled", 1, true, 2048},
+    {"block16_scrambled", 16, true, 2048},
+    {"block4_chunked_prefill", 4, true, 7},
 };
 
-std::unique_ptr<OfflineEngine> MakeEngine(const std::string& dir, const PagingVariant& v) {
-  EngineOptions o;
-  o.block_size = v.block_size;
-  o.block_shuffle_seed = v.shuffle_seed;
-  o.max_num_batched_tokens = v.max_num_batched_tokens;
-  o.max_num_seqs = 4;
-  o.num_threads = 2;
-  auto engine = OfflineEngine::Create(dir, o);
-  EXPECT_TRUE(engine.ok()) << engine.status();
-  return engine.ok() ? std::move(*engine) : nullptr;
+// Scrambled variants get a KV cache of this many tokens (enough for the
+// longest golden case, 128 ids after a prompt of under 64) so that the churn
+// below cycles through every block.
+constexpr int64_t kScrambledCacheTokens = 256;
+
+// The KV manager hands out blocks from an LRU free queue that starts in id
+// order, so a fresh engine gives a request ascending, contiguous blocks and a
+// forward pass that mixed up logical and physical block indices would still
+// pass. Requests of mixed lengths, run 4 at a time with their blocks
+// allocated interleaved step by step (and preempted when the small cache
+// fills), consume every block at least twice over; as they finish their
+// blocks rejoin the queue, each request's last block first. The goldens then
+// draw their blocks from that scrambled queue. Fixed seed: the same order
+// every run.
+void ScrambleFreeBlocks(Engine& engine) {
+  std::mt19937_64 rng(20240611);
+  const int32_t vocab = static_cast<int32_t>(engine.info().config.vocab_size);
+  const int64_t capacity = engine.num_kv_blocks() * engine.block_size();
+  std::vector<std::unique_ptr<RequestHandle>> handles;
+  int64_t tokens = 0;
+  while (tokens < 2 * capacity) {
+    std::vector<int32_t> prompt(std::uniform_int_distribution<size_t>(1, 40)(rng));
+    // Never BOS first, so no golden prompt hits these blocks in the prefix cache.
+    for (int32_t& id : prompt) id = std::uniform_int_distribution<int32_t>(3, vocab - 1)(rng);
+    const int64_t max_tokens = std::uniform_int_distribution<int64_t>(1, 40)(rng);
+    tokens += static_cast<int64_t>(prompt.size()) + max_tokens;
+    auto h = engine.Submit(testing::Greedy(std::move(prompt), max_tokens));
+    ASSERT_TRUE(h.ok()) << h.status();
+    handles.push_back(std::move(*h));
+  }
+  for (auto& h : handles) EXPECT_EQ(testing::Drain(*h).error, "");
 }
 
-GenerateRequest Greedy(const Json& prompt_ids, int64_t max_tokens, int64_t keep_logits) {
-  GenerateRequest r;
-  r.prompt_ids = prompt_ids.get<std::vector<int32_t>>();
-  r.max_tokens = max_tokens;
-  r.ignore_eos = true;
-  r.sampling.temperature = 0.0f;
-  r.keep_logits_steps = keep_logits;
-  return r;
+std::unique_ptr<Engine> MakeEngine(const std::string& dir, const PagingVariant& v) {
+  EngineConfig c;
+  c.options.block_size = v.block_size;
+  c.options.max_num_batched_tokens = v.max_num_batched_tokens;
+  c.options.max_num_seqs = 4;
+  c.options.num_threads = 2;
+  if (v.scrambled) c.options.num_kv_blocks = kScrambledCacheTokens / v.block_size;
+  std::unique_ptr<Engine> engine = testing::MakeEngine(dir, c);
+  if (engine != nullptr && v.scrambled) ScrambleFreeBlocks(*engine);
+  return engine;
+}
+
+struct Generated {
+  std::vector<int32_t> ids;
+  std::vector<SampleResult> steps;  // per generated token: its logprob and the top 20
+  FinishReason finish = FinishReason::kNone;
+  std::string error;
+};
+
+// Greedy, EOS ignored, with the top kMaxLogprobs alternatives at every step.
+Generated Generate(Engine& engine, const Json& prompt_ids, int64_t max_tokens) {
+  GenerationRequest r = testing::Greedy(prompt_ids.get<std::vector<int32_t>>(), max_tokens);
+  r.params.logprobs = SamplingParams::kMaxLogprobs;
+  Generated g;
+  auto h = engine.Submit(std::move(r));
+  if (!h.ok()) {
+    g.error = std::string(h.status().message());
+    return g;
+  }
+  while (auto ev = (*h)->Next()) {
+    g.ids.insert(g.ids.end(), ev->token_ids.begin(), ev->token_ids.end());
+    g.steps.insert(g.steps.end(), ev->logprobs.begin(), ev->logprobs.end());
+    if (!ev->error.empty()) g.error = ev->error;
+    if (ev->finished()) g.finish = ev->finish_reason;
+  }
+  return g;
+}
+
+// The engine's logprob of `id` among a step's alternatives, or NaN (which
+// fails every EXPECT_NEAR) when it is not among them.
+double AlternativeLogprob(const SampleResult& step, int32_t id) {
+  for (const TokenLogprob& t : step.top) {
+    if (t.token == id) return t.logprob;
+  }
+  ADD_FAILURE() << "token " << id << " is not among the step's " << step.top.size() << " alternatives";
+  return std::nan("");
 }
 
 class Stories260kGolden : public ::testing::TestWithParam<PagingVariant> {};
@@ -67,21 +133,37 @@ TEST_P(Stories260kGolden, GreedyIdsAndTop5Logits) {
   auto engine = MakeEngine(testing::BundledModelDir(), GetParam());
   ASSERT_NE(engine, nullptr);
   ASSERT_EQ(golden["cases"].size(), 6u);
+  int top5_cases = 0;
   for (const Json& c : golden["cases"]) {
     SCOPED_TRACE(c["prompt"].get<std::string>());
-    auto result = engine->Generate(Greedy(c["prompt_token_ids"], c["max_tokens"].get<int64_t>(), 3));
-    ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_EQ(result->token_ids, c["greedy_token_ids"].get<std::vector<int32_t>>());
-    EXPECT_EQ(result->finish_reason, "length");
+    const Generated g = Generate(*engine, c["prompt_token_ids"], c["max_tokens"].get<int64_t>());
+    ASSERT_EQ(g.error, "");
+    EXPECT_EQ(g.ids, c["greedy_token_ids"].get<std::vector<int32_t>>());
+    EXPECT_EQ(g.finish, FinishReason::kLength);
+    ASSERT_EQ(g.steps.size(), g.ids.size());
     if (!c.contains("top5_logits")) continue;
+    ++top5_cases;
     for (const Json& step : c["top5_logits"]) {
-      const auto& logits = result->logits.at(step["step"].get<size_t>());
+      const size_t s = step["step"].get<size_t>();
+      SCOPED_TRACE(::testing::Message() << "step " << s);
+      // logprob = logit - logsumexp(logits): the step's constant is taken as
+      // the mean offset over the five, then each logit must match.
+      std::vector<std::pair<double, double>> pairs;  // (reference logit, engine logprob)
       for (const Json& t : step["top5"]) {
-        EXPECT_NEAR(logits.at(t["token_id"].get<size_t>()), t["logit"].get<double>(), 1e-3)
-            << "step " << step["step"] << " token " << t["token_id"];
+        pairs.emplace_back(t["logit"].get<double>(), AlternativeLogprob(g.steps.at(s), t["token_id"].get<int32_t>()));
       }
+      ASSERT_EQ(pairs.size(), 5u);
+      double offset = 0;
+      for (const auto& [logit, logprob] : pairs) offset += (logit - logprob) / 5;
+      for (size_t i = 0; i < pairs.size(); ++i) {
+        EXPECT_NEAR(pairs[i].second + offset, pairs[i].first, 1e-3) << "top5 entry " << i;
+      }
+      // The greedy token is the top logit, and its reported logprob the top one.
+      EXPECT_EQ(g.steps[s].top.front().token, step["top5"][0]["token_id"].get<int32_t>());
+      EXPECT_EQ(g.steps[s].logprob, g.steps[s].top.front().logprob);
     }
   }
+  EXPECT_EQ(top5_cases, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Paging, Stories260kGolden, ::testing::ValuesIn(kVariants),
@@ -103,18 +185,30 @@ TEST_P(TinyFixtureReference, GreedyIdsAndStep0Logits) {
   for (const Json& c : ref["cases"]) {
     SCOPED_TRACE(c["prompt_token_ids"].dump());
     const auto expected = c["greedy_token_ids"].get<std::vector<int32_t>>();
-    auto result = engine->Generate(Greedy(c["prompt_token_ids"], static_cast<int64_t>(expected.size()), 3));
-    ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_EQ(result->token_ids, expected);
-    const auto step0 = c["step0_logits"].get<std::vector<double>>();
-    ASSERT_EQ(result->logits.at(0).size(), step0.size());
+    const Generated g = Generate(*engine, c["prompt_token_ids"], static_cast<int64_t>(expected.size()));
+    ASSERT_EQ(g.error, "");
+    EXPECT_EQ(g.ids, expected);
+    ASSERT_EQ(g.steps.size(), expected.size());
+
+    // Step 0 over the whole vocabulary: log_softmax of the reference's 512
+    // logits (in double, here) against the engine's logprob of every id.
+    const std::vector<double> want = testing::LogSoftmax(c["step0_logits"].get<std::vector<double>>());
+    auto got = testing::NextTokenLogprobs(*engine, c["prompt_token_ids"].get<std::vector<int32_t>>());
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), want.size());
     double max_diff = 0;
-    for (size_t i = 0; i < step0.size(); ++i) max_diff = std::max(max_diff, std::fabs(result->logits[0][i] - step0[i]));
+    for (size_t i = 0; i < want.size(); ++i) max_diff = std::max(max_diff, std::fabs((*got)[i] - want[i]));
     EXPECT_LT(max_diff, 1e-4);
+    // The generating request's own step 0 (the 20 alternatives it reports).
+    EXPECT_NEAR(g.steps[0].logprob, want.at(expected[0]), 1e-4);
+    ASSERT_EQ(g.steps[0].top.size(), static_cast<size_t>(SamplingParams::kMaxLogprobs));
+    for (const TokenLogprob& t : g.steps[0].top) EXPECT_NEAR(t.logprob, want.at(t.token), 1e-4) << "id " << t.token;
+
+    // Steps 0..2: the reference's top 5 with their log_softmax values.
     for (size_t s = 0; s < 3; ++s) {
       for (const Json& t : c["top5_logits_first3_steps"][s]) {
-        EXPECT_NEAR(result->logits.at(s).at(t["id"].get<size_t>()), t["logit"].get<double>(), 1e-4)
-            << "step " << s;
+        EXPECT_NEAR(AlternativeLogprob(g.steps[s], t["id"].get<int32_t>()), t["logprob"].get<double>(), 1e-4)
+            << "step " << s << " id " << t["id"];
       }
     }
   }

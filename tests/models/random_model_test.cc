@@ -16,11 +16,12 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/cli/random_model_command.h"
-#include "server/engine/offline_engine.h"
+#include "server/engine/engine.h"
 #include "server/loading/safetensors.h"
 #include "server/loading/safetensors_writer.h"
 #include "tests/common/test_paths.h"
 #include "tests/common/temp_dir.h"
+#include "tests/engine/next_token_logprobs.h"
 
 namespace kaon {
 namespace {
@@ -151,35 +152,50 @@ nlohmann::ordered_json ReadConfig(const std::string& path) {
   return nlohmann::ordered_json::parse(f);
 }
 
-// Loads `model` into the offline engine and generates 8 greedy tokens.
+// Loads `model` into the serving engine and generates 8 greedy tokens.
 void ExpectGenerates(const fs::path& model) {
-  EngineOptions options;
-  options.max_model_len = 256;
-  auto engine = OfflineEngine::Create(model.string(), options);
+  EngineConfig config;
+  config.options.max_model_len = 256;
+  config.options.num_threads = 2;
+  auto engine = Engine::Create(model.string(), config);
   ASSERT_TRUE(engine.ok()) << engine.status();
-  GenerateRequest request;
+  GenerationRequest request;
   request.prompt_ids = {1, 403, 407, 261, 378};
-  request.max_tokens = 8;
-  request.sampling.temperature = 0.0f;
-  request.ignore_eos = true;
-  request.keep_logits_steps = 8;
-  auto result = (*engine)->Generate(request);
-  ASSERT_TRUE(result.ok()) << result.status();
-  ASSERT_EQ(result->token_ids.size(), 8u);
-  for (int32_t t : result->token_ids) {
-    EXPECT_GE(t, 0);
-    EXPECT_LT(t, 512);
+  request.params.max_tokens = 8;
+  request.params.temperature = 0.0f;
+  request.params.ignore_eos = true;
+  request.params.logprobs = 0;
+  auto handle = (*engine)->Submit(request);
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  std::vector<SampleResult> steps;
+  while (auto ev = (*handle)->Next()) {
+    ASSERT_EQ(ev->error, "");
+    steps.insert(steps.end(), ev->logprobs.begin(), ev->logprobs.end());
   }
-  // Sane activations: finite logits with some spread, not saturated.
-  for (const std::vector<float>& step : result->logits) {
-    float lo = step[0], hi = step[0];
-    for (float l : step) {
+  ASSERT_EQ(steps.size(), 8u);
+  std::vector<int32_t> context = request.prompt_ids;
+  for (const SampleResult& step : steps) {
+    EXPECT_GE(step.token, 0);
+    EXPECT_LT(step.token, 512);
+    // Sane activations: finite logits with some spread, not saturated. The
+    // engine gives log_softmax of the logits over the whole vocabulary
+    // (probed id by id), whose spread is the logits' spread.
+    auto logprobs = testing::NextTokenLogprobs(**engine, context);
+    ASSERT_TRUE(logprobs.ok()) << logprobs.status();
+    ASSERT_EQ(logprobs->size(), 512u);
+    double lo = (*logprobs)[0], hi = (*logprobs)[0];
+    for (double l : *logprobs) {
       ASSERT_TRUE(std::isfinite(l));
       lo = std::min(lo, l);
       hi = std::max(hi, l);
     }
-    EXPECT_GT(hi - lo, 0.1f);
-    EXPECT_LT(hi - lo, 100.0f);
+    EXPECT_GT(hi - lo, 0.1);
+    EXPECT_LT(hi - lo, 100.0);
+    // The decode step (KV cache of earlier steps) and the probes (a fresh
+    // prefill of the same context) see the same distribution; greedy took its top.
+    EXPECT_NEAR(step.logprob, (*logprobs)[step.token], 1e-4);
+    EXPECT_NEAR(step.logprob, hi, 1e-4);
+    context.push_back(step.token);
   }
 }
 

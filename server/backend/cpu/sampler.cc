@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/cpu/sampling.h"
+#include "kernels/cpu/thread_pool.h"
 #include "server/common/status.h"
 
 namespace kaon {
@@ -12,200 +14,766 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// Better-first order shared by sampling and logprobs: higher value, then the
-// lower id, so results never depend on sort stability or backend.
+// ---------------------------------------------------------------------------
+// Row kernels. GCC vector extensions rather than intrinsics: the same source
+// compiles to SSE2 (the baseline, two registers per vector) and, through the
+// target("avx2") clones below, to AVX2. No FMA anywhere, so both builds round
+// identically and a row's decisions never depend on the host.
+
+typedef float V8f __attribute__((vector_size(32)));
+typedef int32_t V8i __attribute__((vector_size(32)));
+// For unaligned loads straight into a register (a memcpy into a vector array
+// is split into 16-byte stores that the 32-byte loads then stall on).
+typedef float V8fLoad __attribute__((vector_size(32), aligned(4), may_alias));
+#define KAON_ALWAYS_INLINE inline __attribute__((always_inline))
+
+constexpr int64_t kBlock = 32;    // one word of the allowed mask
+constexpr int64_t kChunk = 1024;  // float partial sums go to double this often
+
+struct Cand {
+  float key;  // logit after masks and penalties
+  int32_t id;
+  float w;    // exp((key - max) / T), exactly as the reference computes it
+};
+
+// Best first: higher logit, then lower id, so results never depend on sort
+// stability or backend.
 struct Better {
-  const float* value;
-  bool operator()(int32_t a, int32_t b) const {
-    return value[a] > value[b] || (value[a] == value[b] && a < b);
+  bool operator()(const Cand& a, const Cand& b) const {
+    return a.key > b.key || (a.key == b.key && a.id < b.id);
   }
 };
 
-}  // namespace
+// Gathers ids whose value is strictly above `thr`. Once `cap` are held it
+// keeps the best `keep` and raises `thr` to the worst of them: a later id with
+// an equal value loses the tie on id, so strict > stays exact.
+struct Collector {
+  Cand* buf;
+  int64_t keep;
+  int64_t cap;
+  float thr;
+  int64_t count = 0;
 
-Sampler::Sampler(int64_t vocab_size)
-    : vocab_size_(vocab_size),
-      work_(vocab_size),
-      weight_(vocab_size),
-      order_(vocab_size),
-      counts_(vocab_size, 0),
-      seen_(vocab_size, 0) {
-  KAON_CHECK(vocab_size > 0 && vocab_size <= std::numeric_limits<int32_t>::max()) << vocab_size;
-  touched_.reserve(vocab_size);  // at most one entry per distinct id
-}
-
-void Sampler::Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob,
-                       std::vector<TokenLogprob>* top) {
-  const int64_t v = vocab_size_;
-  float max_logit = kNegInf;
-  for (int64_t i = 0; i < v; ++i) max_logit = std::max(max_logit, logits[i]);
-  // Sum in double: 152k terms in float lose about 3 digits.
-  double sum = 0.0;
-  for (int64_t i = 0; i < v; ++i) sum += std::exp(static_cast<double>(logits[i]) - max_logit);
-  const double lse = max_logit + std::log(sum);
-  if (token_logprob != nullptr) {
-    KAON_CHECK(token >= 0 && token < v) << "logprob token " << token << " outside vocab " << v;
-    *token_logprob = static_cast<float>(logits[token] - lse);
+  void Compact() {
+    std::nth_element(buf, buf + keep - 1, buf + count, Better{});
+    count = keep;
+    thr = buf[keep - 1].key;
   }
-  if (top == nullptr) return;
-  top->clear();
-  if (k <= 0) return;
-  // k <= 20: one pass keeping a small sorted list beats sorting the vocab;
-  // after the first few hundred ids almost every logit fails the first test.
-  const Better better{logits};
-  const size_t kk = static_cast<size_t>(std::min<int64_t>(k, v));
-  top->reserve(kk);
-  for (int64_t i = 0; i < v; ++i) {
-    const int32_t id = static_cast<int32_t>(i);
-    if (top->size() == kk && !better(id, top->back().token)) continue;
-    if (top->size() == kk) top->pop_back();
-    auto pos = std::upper_bound(top->begin(), top->end(), id, [&](int32_t a, const TokenLogprob& b) {
-      return better(a, b.token);
-    });
-    top->insert(pos, TokenLogprob{id, 0.0f});
-  }
-  for (TokenLogprob& t : *top) t.logprob = static_cast<float>(logits[t.token] - lse);
-}
+};
 
-void Sampler::ApplyPenalties(const SampleContext& ctx, int32_t n) {
-  const SamplingParams& p = *ctx.params;
-  auto check = [&](int32_t id) {
-    KAON_CHECK(id >= 0 && id < vocab_size_) << "token id " << id << " outside vocab " << vocab_size_;
+// A macro: returning a 32-byte vector by value changes the SSE2 ABI (-Wpsabi).
+#define KAON_SPLAT(x) (V8f{} + (x))
+
+// Calls body(v, i) for each block row[i, i + 32) of [begin, end) (begin a
+// multiple of 32) with disallowed ids read as -inf; a partial last block is
+// padded with -inf, outside the hot loop.
+template <bool kMasked, class Body>
+KAON_ALWAYS_INLINE void ForBlocks(const float* row, int64_t begin, int64_t end, const uint32_t* allowed,
+                                  Body&& body) {
+  auto mask = [&](V8f (&v)[4], int64_t i) __attribute__((always_inline)) {
+    if constexpr (kMasked) {
+      const uint32_t word = allowed[i / kBlock];
+      const V8i bit = {1, 2, 4, 8, 16, 32, 64, 128};
+      for (int q = 0; q < 4; ++q) {
+        const V8i on = ((V8i{} + static_cast<int32_t>((word >> (8 * q)) & 0xFFu)) & bit) != 0;
+        v[q] = on ? v[q] : KAON_SPLAT(kNegInf);
+      }
+    }
   };
-  if (p.repetition_penalty != 1.0f) {
-    // Once per distinct id of prompt ∪ output, as vLLM's prompt/output masks.
-    touched_.clear();
-    for (auto ids : {ctx.prompt_ids, ctx.output_ids}) {
-      for (int32_t id : ids) {
-        check(id);
-        if (!seen_[id]) {
-          seen_[id] = 1;
-          touched_.push_back(id);
+  const int64_t full = begin + (end - begin) / kBlock * kBlock;
+  for (int64_t i = begin; i < full; i += kBlock) {
+    V8f v[4];
+    for (int q = 0; q < 4; ++q) v[q] = *reinterpret_cast<const V8fLoad*>(row + i + 8 * q);
+    mask(v, i);
+    body(v, i);
+  }
+  if (full < end) {
+    float tail[kBlock];
+    for (int64_t j = 0; j < kBlock; ++j) tail[j] = full + j < end ? row[full + j] : kNegInf;
+    V8f v[4];
+    for (int q = 0; q < 4; ++q) v[q] = *reinterpret_cast<const V8fLoad*>(tail + 8 * q);
+    mask(v, full);
+    body(v, full);
+  }
+}
+
+// Bit j set: lane j is true. SSE's movmskps on the halves: the AVX forms
+// are only declared where AVX is enabled for the whole file.
+KAON_ALWAYS_INLINE uint32_t Bits8(const V8i& hit) {
+  const V8f h = (V8f)hit;  // a bit cast between vector types
+  const uint32_t lo = static_cast<uint32_t>(__builtin_ia32_movmskps(__builtin_shufflevector(h, h, 0, 1, 2, 3)));
+  const uint32_t hi = static_cast<uint32_t>(__builtin_ia32_movmskps(__builtin_shufflevector(h, h, 4, 5, 6, 7)));
+  return lo | hi << 4;
+}
+
+// Bit 8q + j set: lane j of hit[q] is true; 0 tested first, as it mostly is.
+KAON_ALWAYS_INLINE uint32_t Bits(const V8i (&hit)[4]) {
+  if (__builtin_expect(Bits8(hit[0] | hit[1] | hit[2] | hit[3]) == 0, 1)) return 0;
+  return Bits8(hit[0]) | Bits8(hit[1]) << 8 | Bits8(hit[2]) << 16 | Bits8(hit[3]) << 24;
+}
+
+// Source lanes of a left-pack, by mask: kPack[m][k] is the k-th set bit of m.
+struct PackTable {
+  int32_t lanes[256][8];
+  constexpr PackTable() : lanes() {
+    for (int m = 0; m < 256; ++m) {
+      int k = 0;
+      for (int j = 0; j < 8; ++j) {
+        if (m >> j & 1) lanes[m][k++] = j;
+      }
+    }
+  }
+};
+constexpr PackTable kPack;
+
+// Appends the lanes of v (ids from `base`) where `up` is set to keys/ids at
+// *h, in lane order and without branching on the data: mispredicted exits of
+// a per-lane loop cost more than the exponentials saved.
+template <bool kAvx2>
+KAON_ALWAYS_INLINE void Pack(const V8f& v, const V8i& up, int64_t base, float* keys, int32_t* ids, int64_t* h) {
+  if constexpr (kAvx2) {
+    const uint32_t m = Bits8(up);
+    V8i lanes;
+    std::memcpy(&lanes, kPack.lanes[m], sizeof(lanes));
+    const V8f packed = __builtin_shuffle(v, lanes);  // vpermps under AVX2
+    const V8i packed_ids = lanes + static_cast<int32_t>(base);
+    std::memcpy(keys + *h, &packed, sizeof(packed));
+    std::memcpy(ids + *h, &packed_ids, sizeof(packed_ids));
+    *h += __builtin_popcount(m);
+  } else {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      keys[*h] = v[j];
+      ids[*h] = static_cast<int32_t>(base + j);
+      *h += up[j] & 1;
+    }
+  }
+}
+
+// The hit lanes of block i; their values are the row's (only allowed, finite
+// lanes can be above a threshold), so no vector lane is read back.
+KAON_ALWAYS_INLINE void Push(Collector* c, const float* row, uint32_t bits, int64_t i) {
+  while (bits != 0) {
+    const int j = __builtin_ctz(bits);
+    bits &= bits - 1;
+    c->buf[c->count++] = Cand{row[i + j], static_cast<int32_t>(i + j), 0.0f};
+  }
+}
+
+KAON_ALWAYS_INLINE float HMax(const V8f (&m)[4]) {
+  const V8f a = m[0] > m[1] ? m[0] : m[1];
+  const V8f b = m[2] > m[3] ? m[2] : m[3];
+  const V8f c = a > b ? a : b;
+  float r = kNegInf;
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) r = c[j] > r ? c[j] : r;
+  return r;
+}
+
+KAON_ALWAYS_INLINE double HSum(const V8f (&s)[4]) {
+  double r = 0.0;
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) r += s[q][j];
+  }
+  return r;
+}
+
+// exp(x) for x <= 0 with Cephes' expf polynomial (~2 ulp); 0 below -87 (the
+// weight is under 2^-125 there) and for NaN. Only sums and cut-offs use it;
+// every weight that decides a draw is recomputed with std::exp.
+KAON_ALWAYS_INLINE void FastExp(const V8f& x_in, V8f& out) {
+  const V8i under = ~(x_in >= -87.0f);
+  const V8f x = under ? V8f{} : x_in;
+  V8f fx = x * 1.44269504088896341f;
+  fx = (fx + 12582912.0f) - 12582912.0f;  // round to nearest: 1.5 * 2^23
+  V8f r = x - fx * 0.693359375f;
+  r = r - fx * -2.12194440e-4f;
+  V8f p = KAON_SPLAT(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const V8i e = (__builtin_convertvector(fx, V8i) + 127) << 23;
+  V8f scale;
+  std::memcpy(&scale, &e, sizeof(scale));
+  out = under ? V8f{} : p * scale;
+}
+
+// Greedy in one pass: per-lane best value and its first index, then the
+// lowest index among lanes holding the maximum. All masked: 0, as Argmax.
+template <bool kMasked, bool kAvx2>
+KAON_ALWAYS_INLINE int32_t ArgmaxImpl(const float* row, int64_t n, const uint32_t* allowed) {
+  const V8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  V8f best[4];
+  V8i at[4];
+  for (int q = 0; q < 4; ++q) {
+    best[q] = KAON_SPLAT(kNegInf);
+    at[q] = V8i{};
+  }
+  ForBlocks<kMasked>(row, 0, n, allowed, [&](const V8f (&v)[4], int64_t i) __attribute__((always_inline)) {
+    for (int q = 0; q < 4; ++q) {
+      const V8i gt = v[q] > best[q];
+      best[q] = gt ? v[q] : best[q];
+      at[q] = gt ? lane + static_cast<int32_t>(i + 8 * q) : at[q];
+    }
+  });
+  const float m = HMax(best);
+  if (!(m > kNegInf)) return 0;
+  float values[kBlock];
+  int32_t ids[kBlock];
+  std::memcpy(values, best, sizeof(values));
+  std::memcpy(ids, at, sizeof(ids));
+  int32_t id = std::numeric_limits<int32_t>::max();
+  for (int j = 0; j < kBlock; ++j) {
+    if (values[j] == m && ids[j] < id) id = ids[j];
+  }
+  return id;
+}
+
+template <bool kMasked, bool kAvx2>
+KAON_ALWAYS_INLINE float MaxImpl(const float* row, int64_t n, const uint32_t* allowed) {
+  V8f m[4];
+  for (V8f& x : m) x = KAON_SPLAT(kNegInf);
+  ForBlocks<kMasked>(row, 0, n, allowed, [&](const V8f (&v)[4], int64_t) __attribute__((always_inline)) {
+    for (int q = 0; q < 4; ++q) m[q] = v[q] > m[q] ? v[q] : m[q];  // NaN never wins
+  });
+  return HMax(m);
+}
+
+// The max, and every id above c->thr into c, in one pass.
+template <bool kMasked, bool kAvx2>
+KAON_ALWAYS_INLINE float MaxCollectImpl(const float* row, int64_t n, const uint32_t* allowed, Collector* c) {
+  V8f m[4];
+  for (V8f& x : m) x = KAON_SPLAT(kNegInf);
+  V8f thr = KAON_SPLAT(c->thr);
+  ForBlocks<kMasked>(row, 0, n, allowed, [&](const V8f (&v)[4], int64_t i) __attribute__((always_inline)) {
+    V8i hit[4];
+    for (int q = 0; q < 4; ++q) {
+      m[q] = v[q] > m[q] ? v[q] : m[q];
+      hit[q] = v[q] > thr;
+    }
+    const uint32_t bits = Bits(hit);
+    if (__builtin_expect(bits == 0, 1)) return;
+    Push(c, row, bits, i);
+    if (c->count >= c->cap) {
+      c->Compact();
+      thr = KAON_SPLAT(c->thr);
+    }
+  });
+  return HMax(m);
+}
+
+// The candidate cut-off of the mass pass as a function of the mass seen so far.
+struct MassCutoff {
+  float max;
+  float temperature;
+  double factor;  // (1 - p) / n, times the test scale
+};
+
+// The logit at or below which exp((l - max) / T) <= c: 1e-3 below the exact
+// level in log space, far more than the float rounding of (l - max) / T and
+// of expf (< 2e-5), so no token above c is ever cut.
+float Level(float max, float temperature, double c) {
+  const double l = static_cast<double>(max) + static_cast<double>(temperature) * (std::log(c) - 1e-3);
+  float f = static_cast<float>(l);
+  if (static_cast<double>(f) > l) f = std::nextafter(f, kNegInf);
+  return f;
+}
+
+// Per-thread room for one chunk's packed lanes (kChunk + 8 each).
+struct Hot {
+  float* keys;
+  int32_t* ids;
+};
+
+// Weights under this times the mass so far over n are skipped: together they
+// are under 2^-24 of the total, the float rounding of the weights themselves.
+constexpr double kSkip = 1.0 / 16777216.0;
+
+// exp((l - max) / T) over the row: ids above a cut-off that rises with the
+// mass seen go into c (c->thr ends as the final cut-off); returns the mass of
+// the others. In a real row only a few percent of the lanes weigh anything,
+// so each chunk first packs those into `hot` and exponentiates them densely;
+// after a chunk where most lanes were packed, the next works in place.
+template <bool kMasked, bool kAvx2>
+KAON_ALWAYS_INLINE double MassCollectImpl(const float* row, int64_t n, const uint32_t* allowed,
+                                          const MassCutoff* cut, Collector* c, const Hot* hot) {
+  const V8f max = KAON_SPLAT(cut->max), inv_t = KAON_SPLAT(1.0f / cut->temperature);
+  double seen = 0.0, rest = 0.0;
+  c->thr = Level(cut->max, cut->temperature, cut->factor);  // the max alone weighs 1
+  float skip = Level(cut->max, cut->temperature, kSkip / static_cast<double>(n));
+  float* const keys = hot->keys;  // locals: stores through them cannot move them
+  int32_t* const ids = hot->ids;
+  bool dense = false;
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const V8f thr = KAON_SPLAT(c->thr), low = KAON_SPLAT(skip);
+    V8f all[4], out[4];
+    for (int q = 0; q < 4; ++q) all[q] = out[q] = V8f{};
+    const int64_t stop = std::min(n, start + kChunk);
+    if (dense) {
+      ForBlocks<kMasked>(row, start, stop, allowed, [&](const V8f (&v)[4], int64_t i) __attribute__((always_inline)) {
+        V8i hit[4];
+        for (int q = 0; q < 4; ++q) {
+          V8f w;
+          FastExp((v[q] - max) * inv_t, w);
+          hit[q] = v[q] > thr;
+          all[q] += w;
+          out[q] += hit[q] ? V8f{} : w;
+        }
+        const uint32_t bits = Bits(hit);
+        if (__builtin_expect(bits != 0, 0)) Push(c, row, bits, i);
+      });
+    } else {
+      int64_t h = 0;
+      ForBlocks<kMasked>(row, start, stop, allowed, [&](const V8f (&v)[4], int64_t i) __attribute__((always_inline)) {
+        for (int q = 0; q < 4; ++q) Pack<kAvx2>(v[q], v[q] > low, i + 8 * q, keys, ids, &h);
+      });
+      for (int64_t k = h; k % 8 != 0; ++k) keys[k] = kNegInf;
+      for (int64_t k = 0; k < h; k += 8) {
+        const V8f v = *reinterpret_cast<const V8fLoad*>(keys + k);
+        V8f w;
+        FastExp((v - max) * inv_t, w);
+        const V8i hit = v > thr;
+        all[0] += w;
+        out[0] += hit ? V8f{} : w;
+        for (uint32_t bits = Bits8(hit); bits != 0; bits &= bits - 1) {
+          const int j = __builtin_ctz(bits);
+          c->buf[c->count++] = Cand{keys[k + j], ids[k + j], 0.0f};
         }
       }
+      dense = 2 * h > stop - start;
     }
-    const float rp = p.repetition_penalty;
-    for (int32_t id : touched_) {
-      seen_[id] = 0;
-      if (id >= n) continue;
-      float& l = work_[id];
-      l = l > 0.0f ? l / rp : l * rp;
+    seen += HSum(all);
+    rest += HSum(out);
+    const double mass = std::max(1.0, seen);
+    c->thr = Level(cut->max, cut->temperature, cut->factor * mass);
+    skip = Level(cut->max, cut->temperature, kSkip / static_cast<double>(n) * mass);
+  }
+  return rest;
+}
+
+bool HasAvx2() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return yes;
+}
+
+// Each kernel twice, SSE2 and AVX2; the caller picks (tests force SSE2).
+#define KAON_STRIP(...) __VA_ARGS__
+#define KAON_ROW_KERNEL(ret, name, params, args)                                                   \
+  __attribute__((target("avx2"))) ret name##Avx2 params {                                          \
+    return allowed ? name##Impl<true, true> args : name##Impl<false, true> args;                   \
+  }                                                                                                \
+  ret name##Sse2 params { return allowed ? name##Impl<true, false> args : name##Impl<false, false> args; } \
+  ret name(bool avx2, KAON_STRIP params) { return avx2 ? name##Avx2 args : name##Sse2 args; }
+
+KAON_ROW_KERNEL(int32_t, Argmax, (const float* row, int64_t n, const uint32_t* allowed), (row, n, allowed))
+KAON_ROW_KERNEL(float, Max, (const float* row, int64_t n, const uint32_t* allowed), (row, n, allowed))
+KAON_ROW_KERNEL(float, MaxCollect, (const float* row, int64_t n, const uint32_t* allowed, Collector* c),
+                (row, n, allowed, c))
+KAON_ROW_KERNEL(double, MassCollect,
+                (const float* row, int64_t n, const uint32_t* allowed, const MassCutoff* cut, Collector* c,
+                 const Hot* hot),
+                (row, n, allowed, cut, c, hot))
+#undef KAON_ROW_KERNEL
+#undef KAON_STRIP
+
+constexpr uint8_t kSeen = 1;   // in prompt ∪ output (repetition penalty)
+constexpr uint8_t kSaved = 2;  // raw value saved before an in-place edit
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// One thread's scratch and the per-row pipeline.
+
+class RowSampler {
+ public:
+  explicit RowSampler(int64_t vocab)
+      : vocab_(vocab),
+        cand_(vocab + 2 * kBlock),
+        counts_(vocab, 0),
+        flags_(vocab, 0),
+        hot_keys_(kChunk + 8),
+        hot_ids_(kChunk + 8),
+        hot_{hot_keys_.data(), hot_ids_.data()} {
+    touched_.reserve(vocab);  // at most one entry per distinct id
+    saved_.reserve(vocab);
+  }
+
+  CpuSampler::Tuning tuning;
+
+  void Sample(float* row, int32_t n, const SamplingRow& r, SampleResult* out) {
+    avx2_ = HasAvx2() && !tuning.baseline_kernels;
+    const bool logprobs = r.logprobs >= 0;
+    out->top.clear();
+    const double lse = logprobs ? RawLogSumExp(row, r.logprobs, &out->top) : 0.0;
+    Penalize(row, n, r, logprobs);
+    out->token = r.greedy() ? Argmax(avx2_, row, n, r.allowed) : Draw(row, n, r);
+    out->logprob = logprobs ? static_cast<float>(RawValue(row, out->token) - lse) : 0.0f;
+    for (const auto& [id, value] : saved_) flags_[id] &= static_cast<uint8_t>(~kSaved);
+    saved_.clear();
+  }
+
+  void Logprobs(const float* row, int32_t token, int32_t k, float* token_logprob,
+                std::vector<TokenLogprob>* top) {
+    avx2_ = HasAvx2() && !tuning.baseline_kernels;
+    if (top != nullptr) top->clear();
+    const double lse = RawLogSumExp(row, top != nullptr ? k : 0, top);
+    if (token_logprob != nullptr) {
+      KAON_CHECK(token >= 0 && token < vocab_) << "logprob token " << token << " outside vocab " << vocab_;
+      *token_logprob = static_cast<float>(row[token] - lse);
     }
   }
-  if (p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
-    touched_.clear();
-    for (int32_t id : ctx.output_ids) {
-      check(id);
-      if (counts_[id]++ == 0) touched_.push_back(id);
-    }
-    for (int32_t id : touched_) {
-      if (id < n) {
-        // Two steps, as vLLM: subtract frequency * count, then presence.
-        work_[id] -= p.frequency_penalty * static_cast<float>(counts_[id]);
-        work_[id] -= p.presence_penalty;
+
+ private:
+  // log-sum-exp of the raw row (all vocab ids), and its top k into `top`.
+  double RawLogSumExp(const float* row, int32_t k, std::vector<TokenLogprob>* top) {
+    float max;
+    int64_t count = 0;
+    if (k > 0) {
+      const int64_t m = std::min<int64_t>(k, vocab_);
+      Collector c{cand_.data(), m, std::min<int64_t>(vocab_, m + std::max(1, tuning.topk_slack)), kNegInf};
+      max = MaxCollect(avx2_, row, vocab_, nullptr, &c);
+      if (c.count > m) c.Compact();
+      // Fewer than k finite logits: the rest of the top are -inf, lowest ids first.
+      for (int32_t id = 0; c.count < m; ++id) {
+        if (!(row[id] > kNegInf)) cand_[c.count++] = Cand{kNegInf, id, 0.0f};
       }
-      counts_[id] = 0;
+      count = c.count;
+      std::sort(cand_.begin(), cand_.begin() + count, Better{});
+    } else {
+      max = Max(avx2_, row, vocab_, nullptr);
+    }
+    // Float partial sums of at most 32 terms each, added in double: 152k
+    // terms keep about 7 digits. An infinite cut-off collects nothing.
+    const MassCutoff cut{max, 1.0f, std::numeric_limits<double>::infinity()};
+    Collector none{cand_.data(), 0, 0, kNegInf};
+    const double lse = max + std::log(MassCollect(avx2_, row, vocab_, nullptr, &cut, &none, &hot_));
+    for (int64_t i = 0; i < count; ++i) {
+      top->push_back(TokenLogprob{cand_[i].id, static_cast<float>(row[cand_[i].id] - lse)});
+    }
+    return lse;
+  }
+
+  double RawValue(const float* row, int32_t token) const {
+    for (const auto& [id, value] : saved_) {
+      if (id == token) return value;
+    }
+    return row[token];
+  }
+
+  // Banned ids, logit_bias and penalties, in place: they touch only the few
+  // ids named, so the row passes that follow see the processed logits. The
+  // allowed mask is applied by those passes instead (everything after it maps
+  // -inf to -inf, so the order is unchanged).
+  void Penalize(float* row, int32_t n, const SamplingRow& r, bool save_raw) {
+    auto edit = [&](int32_t id) -> float& {
+      if (save_raw && !(flags_[id] & kSaved)) {
+        flags_[id] |= kSaved;
+        saved_.emplace_back(id, row[id]);
+      }
+      return row[id];
+    };
+    for (int32_t id : r.banned_ids) {
+      if (id >= 0 && id < n) edit(id) = kNegInf;
+    }
+    for (const auto& [id, bias] : r.logit_bias) {
+      if (id >= 0 && id < n) edit(id) += bias;
+    }
+    auto check = [&](int32_t id) {
+      KAON_CHECK(id >= 0 && id < vocab_) << "token id " << id << " outside vocab " << vocab_;
+    };
+    if (r.repetition_penalty != 1.0f) {
+      // Once per distinct id of prompt ∪ output, as vLLM's prompt/output masks.
+      touched_.clear();
+      for (auto ids : {r.prompt_ids, r.output_ids}) {
+        for (int32_t id : ids) {
+          check(id);
+          if (!(flags_[id] & kSeen)) {
+            flags_[id] |= kSeen;
+            touched_.push_back(id);
+          }
+        }
+      }
+      const float rp = r.repetition_penalty;
+      for (int32_t id : touched_) {
+        flags_[id] &= static_cast<uint8_t>(~kSeen);
+        if (id >= n) continue;
+        float& l = edit(id);
+        l = l > 0.0f ? l / rp : l * rp;
+      }
+    }
+    if (r.frequency_penalty != 0.0f || r.presence_penalty != 0.0f) {
+      touched_.clear();
+      for (int32_t id : r.output_ids) {
+        check(id);
+        if (counts_[id]++ == 0) touched_.push_back(id);
+      }
+      for (int32_t id : touched_) {
+        if (id < n) {
+          // Two steps, as vLLM: subtract frequency * count, then presence.
+          float& l = edit(id);
+          l -= r.frequency_penalty * static_cast<float>(counts_[id]);
+          l -= r.presence_penalty;
+        }
+        counts_[id] = 0;
+      }
     }
   }
-}
 
-void Sampler::ExtendSorted(int64_t count, int64_t end) {
-  if (count <= sorted_) return;
-  int32_t* first = order_.data() + sorted_;
-  int32_t* mid = order_.data() + count;
-  int32_t* last = order_.data() + end;
-  const Better better{work_.data()};
-  // Everything in [sorted_, end) ranks below the sorted prefix, so selecting
-  // and sorting the next block extends it; the probability mass of real
-  // models sits in the first few blocks, so most steps never sort the vocab.
-  if (mid < last) std::nth_element(first, mid, last, better);
-  std::sort(first, mid, better);
-  sorted_ = count;
-}
+  float Weight(float key) const { return std::exp((key - max_) / temperature_); }
+  bool Kept(float w) const { return !(w <= 0.0f || w < min_p_); }  // zero weight or under min_p: dropped
 
-int32_t Sampler::DrawRandom(const SampleContext& ctx, int32_t n) {
-  const SamplingParams& p = *ctx.params;
-  float max_logit = kNegInf;
-  for (int32_t i = 0; i < n; ++i) max_logit = std::max(max_logit, work_[i]);
-  // Everything masked, or a logit overflowed to +inf: nothing to normalise,
-  // so take the argmax (lowest id among the best).
-  if (!std::isfinite(max_logit)) return kernels::cpu::Argmax(work_.data(), n);
-
-  // Temperature and min_p in one pass. min_p compares each probability with
-  // min_p times the top one's, which after temperature is exp((l - max) / T)
-  // against min_p. Zero-weight tokens can never be drawn, so they are dropped.
-  const float t = p.temperature;
-  const float min_p = p.min_p;
-  int64_t num = 0;
-  for (int32_t i = 0; i < n; ++i) {
-    const float l = work_[i];
-    if (!(l > kNegInf)) continue;  // masked (or NaN)
-    const float w = std::exp((l - max_logit) / t);
-    if (w <= 0.0f || w < min_p) continue;
-    weight_[i] = w;
-    order_[num++] = i;
+  // temperature → min_p → top_k → top_p → inverse-CDF draw, over candidates
+  // that provably hold every token the reference would keep (see the cases).
+  int32_t Draw(const float* row, int32_t n, const SamplingRow& r) {
+    row_ = row;
+    n_ = n;
+    allowed_ = r.allowed;
+    temperature_ = r.temperature;
+    min_p_ = r.min_p;
+    const float u = kernels::cpu::Philox4x32::Uniform(r.seed, static_cast<uint64_t>(r.sample_index),
+                                                      static_cast<uint64_t>(r.output_position));
+    Cand* buf = cand_.data();
+    double total = 0.0;
+    if (r.top_k > 0 && r.top_k < n) {
+      // Only the k best can be kept; k + 1 tell whether min_p left more
+      // than k (then the reference sums the k best-first, else by id).
+      const int64_t m = static_cast<int64_t>(r.top_k) + 1;
+      Collector c{buf, m, std::min<int64_t>(vocab_, m + std::max(1, tuning.topk_slack)), kNegInf};
+      max_ = MaxCollect(avx2_, row, n, allowed_, &c);
+      if (!std::isfinite(max_)) return Argmax(avx2_, row, n, allowed_);
+      if (c.count > m) c.Compact();
+      for (int64_t i = 0; i < c.count; ++i) buf[i].w = Weight(buf[i].key);
+      std::sort(buf, buf + c.count, Better{});
+      int64_t kept = 0;  // the weight falls with the logit, so min_p cuts a suffix
+      while (kept < c.count && Kept(buf[kept].w)) ++kept;
+      if (kept > r.top_k) {
+        kept = r.top_k;
+        for (int64_t i = 0; i < kept; ++i) total += buf[i].w;
+      } else {
+        std::sort(buf, buf + kept, [](const Cand& a, const Cand& b) { return a.id < b.id; });
+        for (int64_t i = 0; i < kept; ++i) total += buf[i].w;
+        std::sort(buf, buf + kept, Better{});
+      }
+      end_ = sorted_ = kept;
+      complete_ = true;
+    } else {
+      max_ = Max(avx2_, row, n, allowed_);
+      // Everything masked, or a logit overflowed to +inf: nothing to
+      // normalise, so take the argmax (lowest id among the best).
+      if (!std::isfinite(max_)) return Argmax(avx2_, row, n, allowed_);
+      Collector c{buf, 0, std::numeric_limits<int64_t>::max(), kNegInf};
+      double rest = 0.0;
+      if (r.min_p > 0.0f) {
+        // Every kept token weighs >= min_p: the candidates are all of them.
+        c.thr = Level(max_, temperature_, r.min_p);
+        MaxCollect(avx2_, row, n, allowed_, &c);
+      } else {
+        // A kept token has mass above it < p * total (top_p), or <= u * total
+        // for the drawn one (no top_p), so the mass at or below it, at most
+        // n times its weight, is > (1 - p) * total: weights under
+        // (1 - p) * total / n need no sorting. They only add to the total.
+        const double p = r.top_p < 1.0f ? r.top_p : u;
+        const MassCutoff cut{max_, temperature_, (1.0 - p) / n * tuning.cutoff_scale};
+        rest = MassCollect(avx2_, row, n, allowed_, &cut, &c, &hot_);
+      }
+      level_ = c.thr;
+      // Exact weights, in id order as the reference sums them; ids taken
+      // under an earlier, lower cut-off join the rest.
+      int64_t kept = 0;
+      for (int64_t i = 0; i < c.count; ++i) {
+        Cand x = buf[i];
+        x.w = Weight(x.key);
+        if (!(x.key > level_)) {
+          rest += Kept(x.w) ? x.w : 0.0f;
+        } else if (Kept(x.w)) {
+          total += x.w;
+          buf[kept++] = x;
+        }
+      }
+      total += rest;
+      end_ = kept;
+      sorted_ = 0;
+      complete_ = r.min_p > 0.0f;
+    }
+    appended_ = false;
+    const int32_t token = Walk(r.top_p, u, total);
+    // The rest was needed: its scan summed the exact total in id order, as
+    // the reference does, so redo the walk with it for identical decisions.
+    return appended_ ? Walk(r.top_p, u, exact_total_) : token;
   }
-  sorted_ = 0;
-  int64_t keep = num;
-  if (p.top_k > 0 && p.top_k < num) {
-    ExtendSorted(p.top_k, num);
-    keep = p.top_k;
-  }
-  double total = 0.0;
-  for (int64_t i = 0; i < keep; ++i) total += weight_[order_[i]];
 
-  // Walks the kept tokens best first, sorting lazily in growing blocks.
-  auto weight_at = [&](int64_t i) {
-    if (i >= sorted_) ExtendSorted(std::min(keep, std::max<int64_t>(2 * sorted_, 64)), keep);
-    return static_cast<double>(weight_[order_[i]]);
-  };
-  if (p.top_p < 1.0f) {
-    // vLLM keeps a token while the mass strictly above it is below top_p.
-    const double threshold = static_cast<double>(p.top_p) * total;
+  int32_t Walk(float top_p, float u, double total) {
+    const Cand* buf = cand_.data();
+    limit_ = std::numeric_limits<int64_t>::max();
+    if (top_p < 1.0f) {
+      // vLLM keeps a token while the mass strictly above it is below top_p.
+      const double threshold = static_cast<double>(top_p) * total;
+      double cum = 0.0;
+      int64_t i = 0;
+      while (cum < threshold && Has(i)) cum += WeightAt(i++);
+      limit_ = i;
+      total = cum;
+    }
+    const double target = static_cast<double>(u) * total;
     double cum = 0.0;
-    int64_t i = 0;
-    while (i < keep && cum < threshold) cum += weight_at(i++);
-    keep = i;
-    total = cum;
+    for (int64_t i = 0; Has(i); ++i) {
+      cum += WeightAt(i);
+      if (target < cum) return buf[i].id;
+    }
+    // Only reached through rounding of `total`.
+    return buf[std::min(limit_, end_) - 1].id;
   }
-  const float u = kernels::cpu::Philox4x32::Uniform(ctx.seed, static_cast<uint64_t>(ctx.sample_index),
-                                                    static_cast<uint64_t>(ctx.output_position));
-  const double target = static_cast<double>(u) * total;
-  double cum = 0.0;
-  for (int64_t i = 0; i < keep; ++i) {
-    cum += weight_at(i);
-    if (target < cum) return order_[i];
+
+  // Whether the i-th best kept token exists; past the candidates, appends the
+  // rest of the kept tokens (all ranked below every candidate).
+  bool Has(int64_t i) {
+    if (i >= limit_) return false;
+    if (i < end_) return true;
+    if (complete_) return false;
+    complete_ = appended_ = true;
+    exact_total_ = 0.0;
+    for (int32_t id = 0; id < n_; ++id) {
+      if (allowed_ != nullptr && !((allowed_[id / 32] >> (id % 32)) & 1u)) continue;
+      const float key = row_[id];
+      if (!(key > kNegInf)) continue;
+      const float w = Weight(key);
+      if (!Kept(w)) continue;
+      exact_total_ += w;
+      if (!(key > level_)) cand_[end_++] = Cand{key, id, w};
+    }
+    return i < end_;
   }
-  return order_[keep - 1];  // only reached through rounding of `total`
+
+  // The i-th best candidate's weight, sorting lazily in growing blocks: the
+  // probability mass sits in the first few, so most draws sort very little.
+  double WeightAt(int64_t i) {
+    if (i >= sorted_) {
+      const int64_t count = std::min(end_, std::max<int64_t>(2 * sorted_, 64));
+      Cand* first = cand_.data() + sorted_;
+      Cand* mid = cand_.data() + count;
+      Cand* last = cand_.data() + end_;
+      if (mid < last) std::nth_element(first, mid, last, Better{});
+      std::sort(first, mid, Better{});
+      sorted_ = count;
+    }
+    return cand_[i].w;
+  }
+
+  int64_t vocab_;
+  std::vector<Cand> cand_;
+  std::vector<int32_t> counts_;  // output-token occurrences, by id (zero between calls)
+  std::vector<uint8_t> flags_;   // kSeen | kSaved, by id (zero between calls)
+  std::vector<int32_t> touched_;
+  std::vector<std::pair<int32_t, float>> saved_;  // raw values of edited ids, when logprobs are wanted
+  std::vector<float> hot_keys_;
+  std::vector<int32_t> hot_ids_;
+  Hot hot_;
+
+  bool avx2_ = false;
+  // The row being drawn from.
+  const float* row_ = nullptr;
+  int32_t n_ = 0;
+  const uint32_t* allowed_ = nullptr;
+  float max_ = 0.0f, temperature_ = 1.0f, min_p_ = 0.0f;
+  float level_ = kNegInf;  // candidates are exactly the kept ids above this
+  int64_t end_ = 0;        // candidates held in cand_
+  int64_t sorted_ = 0;     // cand_[0, sorted_) is sorted and precedes the rest
+  int64_t limit_ = 0;      // kept count once top_p has cut
+  bool complete_ = false;  // cand_ holds every kept token
+  bool appended_ = false;  // this draw scanned the row for the rest
+  double exact_total_ = 0.0;
+};
+
+// ---------------------------------------------------------------------------
+
+CpuSampler::CpuSampler(int64_t vocab_size, int32_t sampleable_vocab, kernels::cpu::ThreadPool* pool)
+    : vocab_size_(vocab_size), sampleable_vocab_(sampleable_vocab), pool_(pool) {
+  KAON_CHECK(vocab_size > 0 && vocab_size <= std::numeric_limits<int32_t>::max()) << vocab_size;
+  KAON_CHECK(sampleable_vocab > 0 && sampleable_vocab <= vocab_size)
+      << "sampleable_vocab " << sampleable_vocab << " not in [1, " << vocab_size << "]";
+  const int threads = pool != nullptr ? pool->num_threads() : 1;
+  for (int i = 0; i < threads; ++i) threads_.push_back(std::make_unique<RowSampler>(vocab_size));
 }
+
+CpuSampler::~CpuSampler() = default;
+
+void CpuSampler::set_tuning_for_test(const Tuning& tuning) {
+  for (auto& t : threads_) t->tuning = tuning;
+}
+
+void CpuSampler::Sample(float* logits, std::span<const SamplingRow> rows, SampleResult* out) {
+  struct Job {
+    CpuSampler* self;
+    float* logits;
+    std::span<const SamplingRow> rows;
+    SampleResult* out;
+  } job{this, logits, rows, out};
+  // One pointer captured: std::function stores it without allocating.
+  const Job* j = &job;
+  kernels::cpu::ParallelFor(pool_, static_cast<int64_t>(rows.size()), [j](int64_t begin, int64_t end, int t) {
+    RowSampler& rs = *j->self->threads_[t];
+    for (int64_t i = begin; i < end; ++i) {
+      rs.Sample(j->logits + i * j->self->vocab_size_, j->self->sampleable_vocab_, j->rows[i], &j->out[i]);
+    }
+  });
+}
+
+void CpuSampler::Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob,
+                          std::vector<TokenLogprob>* top) {
+  threads_[0]->Logprobs(logits, token, k, token_logprob, top);
+}
+
+Sampler::Sampler(int64_t vocab_size) : vocab_size_(vocab_size) {
+  KAON_CHECK(vocab_size > 0 && vocab_size <= std::numeric_limits<int32_t>::max()) << vocab_size;
+  row_ = std::make_unique<RowSampler>(vocab_size);
+  copy_.resize(vocab_size);
+}
+
+Sampler::~Sampler() = default;
 
 SampleResult Sampler::Sample(const float* logits, const SampleContext& ctx) {
   KAON_CHECK(ctx.params != nullptr);
   const SamplingParams& p = *ctx.params;
   KAON_CHECK(ctx.sampleable_vocab > 0 && ctx.sampleable_vocab <= vocab_size_)
       << "sampleable_vocab " << ctx.sampleable_vocab << " not in [1, " << vocab_size_ << "]";
-  // Ids at or above sampleable_vocab are masked by never being looked at.
-  const int32_t n = ctx.sampleable_vocab;
-  std::copy(logits, logits + n, work_.begin());
-
+  banned_.clear();
   if (ctx.output_position < p.min_tokens) {
-    auto mask = [&](int32_t id) {
-      if (id >= 0 && id < n) work_[id] = kNegInf;
-    };
-    if (!p.ignore_eos) {
-      for (int32_t id : ctx.eos_ids) mask(id);
-    }
-    for (int32_t id : p.stop_token_ids) mask(id);
+    if (!p.ignore_eos) banned_.insert(banned_.end(), ctx.eos_ids.begin(), ctx.eos_ids.end());
+    banned_.insert(banned_.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
   }
-  for (const auto& [id, bias] : p.logit_bias) {
-    if (id >= 0 && id < n) work_[id] += bias;
-  }
-  ApplyPenalties(ctx, n);
-
-  SampleResult result{};
-  result.token = p.greedy() ? kernels::cpu::Argmax(work_.data(), n) : DrawRandom(ctx, n);
-  if (p.logprobs >= 0) Logprobs(logits, result.token, p.logprobs, &result.logprob, &result.top);
+  SamplingRow row;
+  row.temperature = p.temperature;
+  row.top_k = p.top_k;
+  row.top_p = p.top_p;
+  row.min_p = p.min_p;
+  row.repetition_penalty = p.repetition_penalty;
+  row.frequency_penalty = p.frequency_penalty;
+  row.presence_penalty = p.presence_penalty;
+  row.seed = ctx.seed;
+  row.sample_index = ctx.sample_index;
+  row.output_position = ctx.output_position;
+  row.logprobs = p.logprobs;
+  row.logit_bias = p.logit_bias;
+  row.banned_ids = banned_;
+  row.prompt_ids = ctx.prompt_ids;
+  row.output_ids = ctx.output_ids;
+  std::copy(logits, logits + vocab_size_, copy_.begin());
+  SampleResult result;
+  row_->Sample(copy_.data(), ctx.sampleable_vocab, row, &result);
   return result;
+}
+
+void Sampler::Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob,
+                       std::vector<TokenLogprob>* top) {
+  row_->Logprobs(logits, token, k, token_logprob, top);
 }
 
 }  // namespace kaon

@@ -1,34 +1,70 @@
-// The CPU sampler: one row of logits → one token, following vLLM v1's
-// pipeline (see Sampler::Sample). Draws come from Philox keyed by the
-// request's seed and counted by (sample_index, output_position), so a seeded
-// request samples the same tokens alone, batched, or after preemption.
+// The CPU sampler: logits rows → tokens with the semantics of
+// server/backend/sampling.h. Draws come from Philox keyed by the request's
+// seed and counted by (sample_index, output_position), so a seeded request
+// samples the same tokens alone, batched, or after preemption.
+//
+// Nothing sorts the vocabulary: one fused pass finds the max (and, with top_k,
+// the k best), a second pass where needed computes the softmax mass and keeps
+// only the tokens that can still be reached; those few are sorted. See
+// sampler.cc for why each cut-off is safe.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "server/backend/sampling.h"
 #include "server/engine/sampling_params.h"
 
 namespace kaon {
 
-struct TokenLogprob {
-  int32_t token;
-  float logprob;
+namespace kernels::cpu {
+class ThreadPool;
+}
+
+class RowSampler;  // per-thread scratch and the per-row pipeline (sampler.cc)
+
+// Owns per-thread scratch sized once for the vocabulary, so steady-state calls
+// allocate nothing except SampleResult::top. Not thread-safe: one caller.
+class CpuSampler {
+ public:
+  // `pool` may be null (rows run on the caller). sampleable_vocab in
+  // [1, vocab_size]; checked.
+  CpuSampler(int64_t vocab_size, int32_t sampleable_vocab, kernels::cpu::ThreadPool* pool);
+  ~CpuSampler();
+  CpuSampler(const CpuSampler&) = delete;
+  CpuSampler& operator=(const CpuSampler&) = delete;
+
+  int64_t vocab_size() const { return vocab_size_; }
+
+  // `logits` is [rows.size(), vocab_size] and is used as scratch (overwritten
+  // in place by masks and penalties). out[i] is rows[i]'s result.
+  void Sample(float* logits, std::span<const SamplingRow> rows, SampleResult* out);
+
+  // log_softmax of raw logits (all vocab_size ids), for prompt logprobs:
+  // `token`'s logprob and the top `k` alternatives (cleared first; empty when
+  // k <= 0), highest first, ties lower id first.
+  void Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob,
+                std::vector<TokenLogprob>* top);
+
+  // Test-only: the cut-offs below only decide how much work is done, never
+  // the result; tests shrink them to drive the rarely taken exact fallbacks.
+  struct Tuning {
+    double cutoff_scale = 1.0;  // > 1 raises the candidate cut-off (more fallbacks)
+    int32_t topk_slack = 256;  // extra top-k candidates held before compacting
+    bool baseline_kernels = false;  // SSE2 kernels even where AVX2 runs
+  };
+  void set_tuning_for_test(const Tuning& tuning);
+
+ private:
+  int64_t vocab_size_;
+  int32_t sampleable_vocab_;
+  kernels::cpu::ThreadPool* pool_;
+  std::vector<std::unique_ptr<RowSampler>> threads_;
 };
 
-struct SampleResult {
-  int32_t token;
-  // Of the sampled token under log_softmax(raw logits) (vLLM's default "raw
-  // logprobs"). Only computed when params.logprobs >= 0 (it costs a pass over
-  // the vocabulary); 0 otherwise.
-  float logprob;
-  // Top `logprobs` alternatives (raw), highest first, ties lower id first;
-  // empty if logprobs <= 0.
-  std::vector<TokenLogprob> top;
-};
-
-// Everything the sampler needs for one row.
+// Today's per-request API, kept for the engine until it moves to CpuSampler.
 struct SampleContext {
   const SamplingParams* params;
   uint64_t seed;                        // resolved seed
@@ -42,44 +78,27 @@ struct SampleContext {
   int32_t sampleable_vocab;
 };
 
-// Owns scratch sized once for the vocabulary, so steady-state calls do not
-// allocate (except SampleResult::top). One per engine thread; not thread-safe.
+// One row at a time over the CpuSampler row pipeline. One per engine thread;
+// not thread-safe.
 class Sampler {
  public:
   explicit Sampler(int64_t vocab_size);
+  ~Sampler();
 
   int64_t vocab_size() const { return vocab_size_; }
 
-  // `logits` holds vocab_size raw values (not modified). Order, as vLLM v1:
-  //   raw logprobs (if requested) → ids >= sampleable_vocab masked →
-  //   min_tokens masking → logit_bias → repetition penalty →
-  //   frequency/presence penalties → greedy argmax (lowest id on ties), or:
-  //   temperature → min_p → top_k → top_p → inverse-CDF draw with
-  //   u = Philox4x32::Uniform(seed, sample_index, output_position) over the
-  //   kept tokens sorted by probability (descending, lower id first on ties).
+  // `logits` holds vocab_size raw values (not modified).
   SampleResult Sample(const float* logits, const SampleContext& ctx);
 
-  // log_softmax of raw logits (all vocab_size ids), for prompt logprobs:
-  // `token`'s logprob and the top `k` alternatives (cleared first; empty when
-  // k <= 0), highest first, ties lower id first.
+  // As CpuSampler::Logprobs.
   void Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob,
                 std::vector<TokenLogprob>* top);
 
  private:
-  void ApplyPenalties(const SampleContext& ctx, int32_t n);
-  int32_t DrawRandom(const SampleContext& ctx, int32_t n);
-  // Makes order_[0, count) sorted (best first) given that order_[0, sorted_)
-  // already is and precedes everything after it.
-  void ExtendSorted(int64_t count, int64_t num_candidates);
-
   int64_t vocab_size_;
-  std::vector<float> work_;     // processed logits, by id
-  std::vector<float> weight_;   // unnormalised probabilities, by id
-  std::vector<int32_t> order_;  // candidate ids
-  int64_t sorted_ = 0;          // length of the sorted prefix of order_
-  std::vector<int32_t> counts_; // output-token occurrences, by id (zero between calls)
-  std::vector<uint8_t> seen_;   // prompt ∪ output membership, by id (zero between calls)
-  std::vector<int32_t> touched_;
+  std::unique_ptr<RowSampler> row_;
+  std::vector<float> copy_;      // the row pipeline works in place
+  std::vector<int32_t> banned_;  // eos + stop ids under min_tokens
 };
 
 }  // namespace kaon

@@ -17,7 +17,8 @@
 #include "kernels/cuda/rmsnorm.h"
 #include "kernels/cuda/rope.h"
 #include "server/backend/cuda/device_buffer.h"
-#include "server/backend/cpu/linear.h"
+#include "server/backend/cpu/sampler.h"
+#include "server/backend/cuda/host_weights.h"
 #include "server/common/status.h"
 #include "models/rope_frequencies.h"
 #include "server/loading/safetensors.h"
@@ -33,14 +34,15 @@ using cuda_backend::PinnedBuffer;
 namespace gpu = kernels::gpu;
 
 template <typename T>
-class DeviceKvCache : public KvCache {
+class DeviceKvCache {
  public:
-  DeviceKvCache(int64_t num_layers, const kernels::PagedKvShape& shape) : KvCache(num_layers, shape) {}
-  absl::Status Allocate() {
-    k_.resize(num_layers());
-    v_.resize(num_layers());
-    const size_t bytes = sizeof(T) * static_cast<size_t>(shape().layer_elems());
-    for (int64_t l = 0; l < num_layers(); ++l) {
+  absl::Status Allocate(int64_t num_layers, const kernels::PagedKvShape& shape) {
+    num_layers_ = num_layers;
+    shape_ = shape;
+    k_.resize(num_layers);
+    v_.resize(num_layers);
+    const size_t bytes = sizeof(T) * static_cast<size_t>(shape.layer_elems());
+    for (int64_t l = 0; l < num_layers; ++l) {
       KAON_RETURN_IF_ERROR(k_[l].Allocate(bytes, "KV cache (K)"));
       KAON_RETURN_IF_ERROR(v_[l].Allocate(bytes, "KV cache (V)"));
     }
@@ -48,17 +50,20 @@ class DeviceKvCache : public KvCache {
   }
   T* k(int64_t l) { return k_[l].template as<T>(); }
   T* v(int64_t l) { return v_[l].template as<T>(); }
+  int64_t num_layers() const { return num_layers_; }
+  const kernels::PagedKvShape& shape() const { return shape_; }
 
  private:
+  int64_t num_layers_ = 0;
+  kernels::PagedKvShape shape_;
   std::vector<DeviceBuffer> k_, v_;
 };
 
 template <typename T>
 class CudaDecoderModel : public CausalLM {
  public:
-  CudaDecoderModel(const ModelInfo& info, const ModelCapacity& capacity) : info_(info), capacity_(capacity) {
-    if (capacity_.max_num_logits <= 0) capacity_.max_num_logits = capacity_.max_num_seqs;
-  }
+  CudaDecoderModel(const ModelInfo& info, const Capacity& capacity, std::string dtype)
+      : info_(info), capacity_(capacity), dtype_(std::move(dtype)) {}
   ~CudaDecoderModel() override {
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -67,14 +72,30 @@ class CudaDecoderModel : public CausalLM {
 
   const ModelConfig& config() const override { return info_.config; }
 
-  std::unique_ptr<KvCache> CreateKvCache(const kernels::PagedKvShape& shape) const override {
-    auto cache = std::make_unique<DeviceKvCache<T>>(info_.config.num_layers, shape);
-    // An allocation failure leaves an empty cache; Forward reports it.
-    if (!cache->Allocate().ok()) return std::make_unique<DeviceKvCache<T>>(0, shape);
-    return cache;
-  }
+  std::string device_name() const override { return "cuda " + dtype_; }
+  // Not counted on this path: the CUDA backend behind server/backend/backend.h
+  // (the next issue) counts its allocations as the CPU backend does.
+  int64_t allocated_bytes() const override { return 0; }
 
-  absl::Status Forward(const ForwardBatch& batch, KvCache& cache, float* logits) override;
+  absl::Status Forward(const ForwardBatch& batch) override;
+  // Logits come to the host here (the legacy path); the CPU sampler draws.
+  absl::Status Sample(int32_t sampleable_vocab, std::span<const SamplingRow> rows, SampleResult* out) override {
+    if (sampler_ == nullptr || sampler_vocab_ != sampleable_vocab) {
+      sampler_ = std::make_unique<CpuSampler>(info_.config.vocab_size, sampleable_vocab, nullptr);
+      sampler_vocab_ = sampleable_vocab;
+    }
+    sampler_->Sample(host_logits_.data(), rows, out);
+    return absl::OkStatus();
+  }
+  absl::Status Logprobs(int64_t row, int32_t token, int32_t k, float* token_logprob,
+                        std::vector<TokenLogprob>* top) override {
+    if (sampler_ == nullptr) {
+      sampler_vocab_ = static_cast<int32_t>(info_.config.vocab_size);
+      sampler_ = std::make_unique<CpuSampler>(info_.config.vocab_size, sampler_vocab_, nullptr);
+    }
+    sampler_->Logprobs(host_logits_.data() + row * info_.config.vocab_size, token, k, token_logprob, top);
+    return absl::OkStatus();
+  }
 
  private:
   struct Layer {
@@ -88,7 +109,12 @@ class CudaDecoderModel : public CausalLM {
   T* Ptr(const DeviceBuffer& b) const { return b.template as<T>(); }
 
   ModelInfo info_;
-  ModelCapacity capacity_;
+  Capacity capacity_;
+  std::string dtype_;
+  DeviceKvCache<T> kv_;
+  std::vector<float> host_logits_;
+  std::unique_ptr<CpuSampler> sampler_;
+  int32_t sampler_vocab_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<gpu::GemmHandle> gemm_;
   std::unique_ptr<StepMetadataLayout> layout_;
@@ -142,7 +168,7 @@ absl::Status CudaDecoderModel<T>::Load(const WeightStore& store) {
   const ModelConfig& c = info_.config;
   const DecoderOptions& opt = info_.options;
   const int64_t h = c.hidden_size, d = c.head_dim;
-  const TpInfo tp;
+  const layers::TpInfo tp;
   KAON_RETURN_IF_ERROR(CudaStatus(cudaStreamCreate(&stream_), "cudaStreamCreate"));
   KAON_RETURN_IF_ERROR(FromKernel(gpu::GemmHandle::Create(gpu::GemmHandle::kDefaultWorkspaceBytes, &gemm_)));
 
@@ -193,7 +219,7 @@ absl::Status CudaDecoderModel<T>::Load(const WeightStore& store) {
 
   // RoPE tables stay fp32 whatever T is.
   const std::vector<double> inv_freq = ComputeRopeInvFreq(c);
-  const int64_t half = d / 2, max_pos = capacity_.max_seq_len;
+  const int64_t half = d / 2, max_pos = capacity_.max_model_len;
   std::vector<float> cos(max_pos * half), sin(max_pos * half);
   kernels::cpu::BuildRopeCache(inv_freq.data(), half, max_pos, cos.data(), sin.data());
   for (auto [src, dst] : {std::pair{&cos, &rope_cos_}, std::pair{&sin, &rope_sin_}}) {
@@ -204,7 +230,7 @@ absl::Status CudaDecoderModel<T>::Load(const WeightStore& store) {
   }
 
   // Workspace for a full step, planned once.
-  const int64_t t = capacity_.max_num_tokens, lg = capacity_.max_num_logits;
+  const int64_t t = capacity_.max_num_batched_tokens, lg = capacity_.max_logit_rows();
   const int64_t qkv_width = (c.num_heads + 2 * c.num_kv_heads) * d;
   KAON_RETURN_IF_ERROR(hidden_.Allocate(sizeof(T) * t * h, "hidden"));
   KAON_RETURN_IF_ERROR(residual_.Allocate(sizeof(T) * t * h, "residual"));
@@ -217,35 +243,27 @@ absl::Status CudaDecoderModel<T>::Load(const WeightStore& store) {
   KAON_RETURN_IF_ERROR(logits_f32_.Allocate(sizeof(float) * lg * c.vocab_size, "logits (fp32)"));
   KAON_RETURN_IF_ERROR(bad_id_.Allocate(sizeof(int32_t), "embedding flag"));
 
-  StepMetadataCapacity cap;
-  cap.max_tokens = t;
-  cap.max_seqs = capacity_.max_num_seqs;
-  cap.max_blocks_per_seq = 0;  // set per cache shape on first Forward
-  cap.max_logits = lg;
-  layout_ = std::make_unique<StepMetadataLayout>(cap);
+  host_logits_.resize(lg * c.vocab_size);
+  kernels::PagedKvShape shape;
+  shape.num_blocks = capacity_.num_kv_blocks;
+  shape.block_size = capacity_.block_size;
+  shape.num_kv_heads = c.num_kv_heads;
+  shape.head_dim = d;
+  KAON_RETURN_IF_ERROR(kv_.Allocate(c.num_layers, shape));
+  layout_ = std::make_unique<StepMetadataLayout>(capacity_);
+  KAON_RETURN_IF_ERROR(host_meta_.Allocate(layout_->total_bytes, "step metadata (host)"));
+  KAON_RETURN_IF_ERROR(device_meta_.Allocate(layout_->total_bytes, "step metadata (device)"));
   return CudaStatus(cudaStreamSynchronize(stream_), "loading weights");
 }
 
 template <typename T>
-absl::Status CudaDecoderModel<T>::Forward(const ForwardBatch& batch, KvCache& kv_cache, float* logits) {
+absl::Status CudaDecoderModel<T>::Forward(const ForwardBatch& batch) {
   const ModelConfig& c = info_.config;
-  auto* cache = dynamic_cast<DeviceKvCache<T>*>(&kv_cache);
-  if (cache == nullptr || cache->num_layers() != c.num_layers) {
-    return absl::InvalidArgumentError("the CUDA model needs a device KV cache it created (allocation failed?)");
-  }
+  DeviceKvCache<T>* cache = &kv_;
   const int64_t n = batch.num_tokens, h = c.hidden_size, d = c.head_dim;
-  if (n > capacity_.max_num_tokens || batch.num_logits > capacity_.max_num_logits ||
-      batch.attn.max_seq_len > capacity_.max_seq_len) {
+  if (n > capacity_.max_num_batched_tokens || batch.num_logits > capacity_.max_logit_rows() ||
+      batch.attn.max_seq_len > capacity_.max_model_len) {
     return absl::InvalidArgumentError("batch larger than the model's planned capacity");
-  }
-  // The block-table width is the runner's; size the metadata layout for it once.
-  if (layout_->capacity.max_blocks_per_seq != batch.attn.max_blocks_per_seq) {
-    StepMetadataCapacity cap = layout_->capacity;
-    cap.max_blocks_per_seq = batch.attn.max_blocks_per_seq;
-    layout_ = std::make_unique<StepMetadataLayout>(cap);
-    KAON_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream_), "metadata resize"));
-    KAON_RETURN_IF_ERROR(host_meta_.Allocate(layout_->total_bytes, "step metadata (host)"));
-    KAON_RETURN_IF_ERROR(device_meta_.Allocate(layout_->total_bytes, "step metadata (device)"));
   }
   KAON_ASSIGN_OR_RETURN(size_t used, PackStepMetadata(batch, *layout_, host_meta_.as<std::byte>()));
   KAON_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(device_meta_.as<std::byte>(), host_meta_.as<std::byte>(), used,
@@ -278,7 +296,7 @@ absl::Status CudaDecoderModel<T>::Forward(const ForwardBatch& batch, KvCache& kv
     }
     KAON_RETURN_IF_ERROR(FromKernel(gpu::ApplyRotaryNeox<T>(q, width, k, width, dev.positions, n, c.num_heads,
                                                             c.num_kv_heads, d, rope_cos_.as<float>(),
-                                                            rope_sin_.as<float>(), capacity_.max_seq_len, stream_)));
+                                                            rope_sin_.as<float>(), capacity_.max_model_len, stream_)));
     KAON_RETURN_IF_ERROR(FromKernel(gpu::WriteKvCache<T>(k, width, v, width, dev.slot_mapping, n, cache->shape(),
                                                          cache->k(li), cache->v(li), stream_)));
     KAON_RETURN_IF_ERROR(FromKernel(gpu::PagedAttention<T>(q, width, cache->k(li), cache->v(li), cache->shape(),
@@ -318,7 +336,8 @@ absl::Status CudaDecoderModel<T>::Forward(const ForwardBatch& batch, KvCache& kv
   }
   int32_t bad = 0;
   KAON_RETURN_IF_ERROR(CudaStatus(
-      cudaMemcpyAsync(logits, out, sizeof(float) * rows * vocab, cudaMemcpyDeviceToHost, stream_), "logits copy"));
+      cudaMemcpyAsync(host_logits_.data(), out, sizeof(float) * rows * vocab, cudaMemcpyDeviceToHost, stream_),
+      "logits copy"));
   KAON_RETURN_IF_ERROR(
       CudaStatus(cudaMemcpyAsync(&bad, bad_id_.as<int32_t>(), sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "flag"));
   KAON_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream_), "forward"));
@@ -328,8 +347,8 @@ absl::Status CudaDecoderModel<T>::Forward(const ForwardBatch& batch, KvCache& kv
 
 template <typename T>
 absl::StatusOr<std::unique_ptr<CausalLM>> Build(const WeightStore& store, const ModelInfo& info,
-                                                const ModelCapacity& capacity) {
-  auto model = std::make_unique<CudaDecoderModel<T>>(info, capacity);
+                                                const Capacity& capacity, const std::string& dtype) {
+  auto model = std::make_unique<CudaDecoderModel<T>>(info, capacity, dtype);
   KAON_RETURN_IF_ERROR(model->Load(store));
   KAON_RETURN_IF_ERROR(RefuseUnusedTensors(store, info));
   return std::unique_ptr<CausalLM>(std::move(model));
@@ -351,17 +370,17 @@ absl::Status CudaMemoryInfo(int64_t* free_bytes, int64_t* total_bytes) {
 }
 
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCudaModelFromStore(const WeightStore& store, const ModelInfo& info,
-                                                                 const ModelCapacity& capacity,
+                                                                 const Capacity& capacity,
                                                                  const std::string& dtype) {
   if (CudaDeviceCount() == 0) return absl::FailedPreconditionError("--device cuda: no CUDA device is available");
-  if (dtype == "float32") return Build<float>(store, info, capacity);
-  if (dtype == "bfloat16") return Build<__nv_bfloat16>(store, info, capacity);
-  if (dtype == "float16") return Build<__half>(store, info, capacity);
+  if (dtype == "float32") return Build<float>(store, info, capacity, dtype);
+  if (dtype == "bfloat16") return Build<__nv_bfloat16>(store, info, capacity, dtype);
+  if (dtype == "float16") return Build<__half>(store, info, capacity, dtype);
   return absl::InvalidArgumentError(absl::StrCat("--dtype must be float32, bfloat16 or float16, got ", dtype));
 }
 
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCudaModel(const std::string& model_dir, const ModelInfo& info,
-                                                        const ModelCapacity& capacity, const std::string& dtype) {
+                                                        const Capacity& capacity, const std::string& dtype) {
   KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, WeightStore::Open(model_dir));
   return LoadCudaModelFromStore(*store, info, capacity, dtype);
 }

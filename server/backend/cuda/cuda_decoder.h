@@ -18,11 +18,11 @@ namespace kaon {
 
 // Supported dtype names: "float32", "bfloat16", "float16".
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCudaModel(const std::string& model_dir, const ModelInfo& info,
-                                                        const ModelCapacity& capacity, const std::string& dtype);
+                                                        const Capacity& capacity, const std::string& dtype);
 
 // The same from weights already at hand (--load-format dummy).
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCudaModelFromStore(const WeightStore& store, const ModelInfo& info,
-                                                                 const ModelCapacity& capacity,
+                                                                 const Capacity& capacity,
                                                                  const std::string& dtype);
 
 // Number of CUDA devices (0 when there is none or no driver).

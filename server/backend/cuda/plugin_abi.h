@@ -22,10 +22,10 @@ struct CudaPluginV1 {
   // The decoder on device 0 with weights and activations in `dtype`
   // ("float32", "bfloat16", "float16").
   absl::StatusOr<std::unique_ptr<CausalLM>> (*load_model)(const std::string& model_dir, const ModelInfo& info,
-                                                          const ModelCapacity& capacity, const std::string& dtype);
+                                                          const Capacity& capacity, const std::string& dtype);
   // The same from weights in memory (--load-format dummy).
   absl::StatusOr<std::unique_ptr<CausalLM>> (*load_model_from_store)(const WeightStore& store, const ModelInfo& info,
-                                                                     const ModelCapacity& capacity,
+                                                                     const Capacity& capacity,
                                                                      const std::string& dtype);
   // Free and total bytes of device 0, for the memory plan.
   absl::Status (*memory_info)(int64_t* free_bytes, int64_t* total_bytes);

@@ -1,0 +1,261 @@
+#include "server/backend/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/embedding.h"
+#include "kernels/cpu/kv_cache_write.h"
+#include "kernels/cpu/paged_attention.h"
+#include "kernels/cpu/rmsnorm.h"
+#include "kernels/cpu/rope.h"
+#include "server/backend/cpu/gemm.h"
+#include "server/common/status.h"
+
+namespace kaon {
+namespace {
+
+absl::Status FromKernel(const kernels::KernelStatus& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(s.message());
+}
+
+float* F(const Tensor& t) { return static_cast<float*>(t.data); }
+
+int ResolveThreads(int n) { return n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+}  // namespace
+
+CpuBackend::CpuBackend(const CpuBackendOptions& options) : options_(options) {}
+
+int64_t CpuBackend::FixedBytes(const CpuBackendOptions& o) {
+  const int64_t threads = ResolveThreads(o.num_threads);
+  return threads * o.max_model_len * static_cast<int64_t>(sizeof(float));
+}
+
+absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendOptions& options) {
+  if (options.vocab_size <= 0 || options.max_model_len <= 0) {
+    return absl::InvalidArgumentError("the CPU backend needs a positive vocabulary size and context length");
+  }
+  std::unique_ptr<CpuBackend> b(new CpuBackend(options));
+  b->pool_ = std::make_unique<kernels::cpu::ThreadPool>(ResolveThreads(options.num_threads));
+  cpu::UseSingleThreadedBlas();
+  KAON_ASSIGN_OR_RETURN(b->attn_scratch_,
+                        b->NewFloats(int64_t{b->pool_->num_threads()} * options.max_model_len, "attention scratch"));
+  return b;
+}
+
+absl::StatusOr<float*> CpuBackend::NewFloats(int64_t count, const char* what) {
+  float* p = new (std::nothrow) float[static_cast<size_t>(std::max<int64_t>(count, 1))];
+  if (p == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of host memory allocating ", what, " (",
+                                                     count * static_cast<int64_t>(sizeof(float)), " bytes)"));
+  }
+  buffers_.emplace_back(p);
+  allocated_bytes_ += count * static_cast<int64_t>(sizeof(float));
+  return p;
+}
+
+absl::StatusOr<Tensor> CpuBackend::LoadWeight(const WeightStore& store, std::span<const WeightPart> parts) {
+  if (parts.empty()) return absl::InvalidArgumentError("LoadWeight needs at least one part");
+  // 1-D parts (norm weights, biases) concatenate into one row; 2-D parts
+  // stack their row ranges.
+  const bool vector = parts.front().shape.size() == 1;
+  int64_t rows = 0, cols = 0;
+  for (const WeightPart& p : parts) {
+    const int64_t width = p.col_end - p.col_begin;
+    if ((p.shape.size() == 1) != vector || p.shape.empty() || p.shape.size() > 2 || width <= 0 ||
+        p.row_end < p.row_begin || (!vector && rows > 0 && width != cols)) {
+      return absl::InvalidArgumentError(absl::StrCat("weight ", p.name, ": parts of one tensor must be all 1-D, or "
+                                                     "2-D with equal column ranges"));
+    }
+    if (vector) {
+      cols += width;
+      rows = 1;
+    } else {
+      cols = width;
+      rows += p.row_end - p.row_begin;
+    }
+  }
+  KAON_ASSIGN_OR_RETURN(float* data, NewFloats(rows * cols, parts.front().name.c_str()));
+  float* dst = data;
+  for (const WeightPart& p : parts) {
+    const int64_t width = p.col_end - p.col_begin;
+    const int64_t n = vector ? 1 : p.row_end - p.row_begin;
+    // Read (and shape-checked) even when zeroed, so every rank fails alike.
+    KAON_ASSIGN_OR_RETURN(TensorView t, store.Get(p.name, p.shape));
+    if (p.zero) {
+      std::fill(dst, dst + n * width, 0.0f);
+      dst += n * width;
+      continue;
+    }
+    const int64_t stride = vector ? p.shape[0] : p.shape[1];
+    if (p.col_begin == 0 && width == stride) {
+      // Whole rows are contiguous in the file.
+      ConvertToF32(t, static_cast<size_t>(p.row_begin * stride), static_cast<size_t>(n * width), dst);
+    } else {
+      for (int64_t r = 0; r < n; ++r) {
+        ConvertToF32(t, static_cast<size_t>((p.row_begin + r) * stride + p.col_begin), static_cast<size_t>(width),
+                     dst + r * width);
+      }
+    }
+    dst += n * width;
+  }
+  return Tensor{data, rows, cols};
+}
+
+absl::StatusOr<Tensor> CpuBackend::Allocate(int64_t rows, int64_t cols) {
+  KAON_ASSIGN_OR_RETURN(float* data, NewFloats(rows * cols, "activations"));
+  std::fill(data, data + rows * cols, 0.0f);
+  return Tensor{data, rows, cols};
+}
+
+absl::Status CpuBackend::AllocateKvCache(const KvCacheSpec& spec) {
+  if (!k_pool_.empty()) return absl::FailedPreconditionError("the KV cache is already allocated");
+  const int64_t elems = spec.shape.layer_elems();
+  for (int64_t l = 0; l < spec.num_layers; ++l) {
+    // Left uninitialised: attention only reads slots its sequence wrote, and
+    // untouched pages of a large pool cost no memory or start-up time.
+    absl::StatusOr<float*> k = NewFloats(elems, "KV cache");
+    absl::StatusOr<float*> v = k.ok() ? NewFloats(elems, "KV cache") : k;
+    if (!k.ok() || !v.ok()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the KV cache (", spec.shape.num_blocks, " blocks of ", spec.shape.block_size, " tokens, ",
+          2 * spec.num_layers * elems * static_cast<int64_t>(sizeof(float)),
+          " bytes) does not fit in host memory; lower --num-kv-blocks or --max-model-len"));
+    }
+    k_pool_.push_back(*k);
+    v_pool_.push_back(*v);
+  }
+  kv_ = spec;
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::BuildRope(std::span<const double> inv_freq, int64_t max_positions) {
+  const int64_t half = static_cast<int64_t>(inv_freq.size());
+  KAON_ASSIGN_OR_RETURN(float* cos, NewFloats(max_positions * half, "RoPE tables"));
+  KAON_ASSIGN_OR_RETURN(float* sin, NewFloats(max_positions * half, "RoPE tables"));
+  kernels::cpu::BuildRopeCache(inv_freq.data(), half, max_positions, cos, sin);
+  rope_cos_ = cos;
+  rope_sin_ = sin;
+  rope_positions_ = max_positions;
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::BeginStep(const ForwardBatch& batch) {
+  if (batch.attn.max_seq_len > options_.max_model_len) {
+    return absl::InvalidArgumentError("sequence longer than the backend's planned context");
+  }
+  batch_ = batch;
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Embedding(const Tensor& table, int64_t vocab_begin, int64_t vocab_size, Tensor& out) {
+  if (batch_.num_tokens > out.rows) return absl::InvalidArgumentError("embedding output smaller than the step");
+  return FromKernel(kernels::cpu::EmbeddingLookup(F(table), table.rows, table.cols, vocab_begin, vocab_size,
+                                                  batch_.token_ids, batch_.num_tokens, F(out)));
+}
+
+absl::Status CpuBackend::AddRmsNorm(Tensor& x, Tensor& residual, const Tensor& weight, float eps, bool first) {
+  if (first) {
+    std::memcpy(F(residual), F(x), sizeof(float) * batch_.num_tokens * x.cols);
+    return FromKernel(kernels::cpu::RmsNorm(F(residual), F(weight), eps, batch_.num_tokens, x.cols, F(x)));
+  }
+  return FromKernel(kernels::cpu::FusedAddRmsNorm(F(x), F(residual), F(weight), eps, batch_.num_tokens, x.cols));
+}
+
+absl::Status CpuBackend::HeadRmsNorm(Tensor& x, int64_t col_begin, int64_t heads, int64_t head_dim,
+                                     const Tensor& weight, float eps) {
+  for (int64_t t = 0; t < batch_.num_tokens; ++t) {
+    float* row = F(x) + t * x.cols + col_begin;
+    KAON_RETURN_IF_ERROR(FromKernel(kernels::cpu::RmsNorm(row, F(weight), eps, heads, head_dim, row)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& y,
+                                int64_t rows) {
+  const int64_t m = rows >= 0 ? rows : batch_.num_tokens;
+  if (x.cols != weight.cols || y.cols != weight.rows || m > x.rows || m > y.rows) {
+    return absl::InvalidArgumentError(absl::StrCat("linear shapes disagree: x [", x.rows, ", ", x.cols, "], w [",
+                                                   weight.rows, ", ", weight.cols, "], y [", y.rows, ", ", y.cols,
+                                                   "], rows ", m));
+  }
+  cpu::Gemm(F(x), F(weight), bias != nullptr && !bias->empty() ? F(*bias) : nullptr, m, x.cols, y.cols, F(y),
+            pool_.get());
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::RopeAndWriteKv(Tensor& qkv, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim,
+                                        int64_t layer) {
+  if (layer < 0 || layer >= static_cast<int64_t>(k_pool_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("no KV cache for layer ", layer));
+  }
+  const int64_t n = batch_.num_tokens, width = qkv.cols;
+  float* q = F(qkv);
+  float* k = q + num_heads * head_dim;
+  float* v = k + num_kv_heads * head_dim;
+  KAON_RETURN_IF_ERROR(FromKernel(kernels::cpu::ApplyRotaryNeox(q, width, k, width, batch_.positions, n, num_heads,
+                                                                num_kv_heads, head_dim, rope_cos_, rope_sin_,
+                                                                rope_positions_)));
+  return FromKernel(kernels::cpu::WriteKvCache(k, width, v, width, batch_.slot_mapping, n, kv_.shape,
+                                               k_pool_[layer], v_pool_[layer]));
+}
+
+absl::Status CpuBackend::PagedAttention(const Tensor& qkv, int64_t num_heads, int64_t head_dim, float scale,
+                                        int64_t layer, Tensor& out) {
+  if (layer < 0 || layer >= static_cast<int64_t>(k_pool_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("no KV cache for layer ", layer));
+  }
+  return FromKernel(kernels::cpu::PagedAttention(F(qkv), qkv.cols, k_pool_[layer], v_pool_[layer], kv_.shape,
+                                                 batch_.attn, num_heads, scale, F(out), attn_scratch_,
+                                                 pool_.get()));
+}
+
+absl::Status CpuBackend::SiluAndMul(const Tensor& gate_up, Tensor& out) {
+  return FromKernel(kernels::cpu::SiluAndMul(F(gate_up), batch_.num_tokens, out.cols, F(out)));
+}
+
+absl::Status CpuBackend::GatherLogitRows(const Tensor& x, Tensor& out) {
+  if (batch_.num_logits > out.rows) return absl::InvalidArgumentError("more logits rows than planned");
+  for (int64_t i = 0; i < batch_.num_logits; ++i) {
+    const int32_t row = batch_.logits_indices[i];
+    if (row < 0 || row >= batch_.num_tokens) return absl::InvalidArgumentError("logits index outside the batch");
+    std::memcpy(F(out) + i * out.cols, F(x) + static_cast<int64_t>(row) * x.cols, sizeof(float) * x.cols);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Sample(Tensor& logits, int32_t sampleable_vocab, std::span<const SamplingRow> rows,
+                                SampleResult* out) {
+  if (static_cast<int64_t>(rows.size()) > logits.rows || logits.cols != options_.vocab_size) {
+    return absl::InvalidArgumentError("sampling rows exceed the logits");
+  }
+  if (sampleable_vocab <= 0 || sampleable_vocab > logits.cols) {
+    return absl::InvalidArgumentError(absl::StrCat("sampleable vocabulary ", sampleable_vocab, " not in [1, ",
+                                                   logits.cols, "]"));
+  }
+  if (sampler_ == nullptr || sampler_vocab_ != sampleable_vocab) {
+    sampler_ = std::make_unique<CpuSampler>(options_.vocab_size, sampleable_vocab, pool_.get());
+    sampler_vocab_ = sampleable_vocab;
+  }
+  sampler_->Sample(F(logits), rows, out);
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Logprobs(const Tensor& logits, int64_t row, int32_t token, int32_t k, float* token_logprob,
+                                  std::vector<TokenLogprob>* top) {
+  if (row < 0 || row >= logits.rows) return absl::InvalidArgumentError("logprobs row outside the logits");
+  if (sampler_ == nullptr) {
+    sampler_ = std::make_unique<CpuSampler>(options_.vocab_size, static_cast<int32_t>(options_.vocab_size),
+                                            pool_.get());
+    sampler_vocab_ = static_cast<int32_t>(options_.vocab_size);
+  }
+  sampler_->Logprobs(F(logits) + row * logits.cols, token, k, token_logprob, top);
+  return absl::OkStatus();
+}
+
+}  // namespace kaon

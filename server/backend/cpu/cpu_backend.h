@@ -1,0 +1,80 @@
+// The CPU backend: fp32 weights and activations in host memory, OpenBLAS
+// GEMMs and kernels/cpu ops split over one thread pool, the reference
+// sampler. Every buffer it hands out is counted (allocated_bytes), so tests
+// can hold the start-up memory plan to what it really allocates.
+// Engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/cpu/thread_pool.h"
+#include "server/backend/backend.h"
+#include "server/backend/cpu/sampler.h"
+
+namespace kaon {
+
+struct CpuBackendOptions {
+  int num_threads = 0;        // 0: hardware concurrency
+  int64_t vocab_size = 0;     // logits row width, sizes the sampler
+  int64_t max_model_len = 0;  // longest context, sizes attention scratch
+};
+
+class CpuBackend final : public Backend {
+ public:
+  static absl::StatusOr<std::unique_ptr<CpuBackend>> Create(const CpuBackendOptions& options);
+
+  std::string name() const override { return "cpu float32"; }
+  int64_t allocated_bytes() const override { return allocated_bytes_; }
+  int num_threads() const { return pool_->num_threads(); }
+
+  absl::StatusOr<Tensor> LoadWeight(const WeightStore& store, std::span<const WeightPart> parts) override;
+  absl::StatusOr<Tensor> Allocate(int64_t rows, int64_t cols) override;
+  absl::Status AllocateKvCache(const KvCacheSpec& spec) override;
+  const KvCacheSpec& kv_cache() const override { return kv_; }
+  absl::Status BuildRope(std::span<const double> inv_freq, int64_t max_positions) override;
+
+  absl::Status BeginStep(const ForwardBatch& batch) override;
+  absl::Status Embedding(const Tensor& table, int64_t vocab_begin, int64_t vocab_size, Tensor& out) override;
+  absl::Status AddRmsNorm(Tensor& x, Tensor& residual, const Tensor& weight, float eps, bool first) override;
+  absl::Status HeadRmsNorm(Tensor& x, int64_t col_begin, int64_t heads, int64_t head_dim, const Tensor& weight,
+                           float eps) override;
+  absl::Status Linear(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& y,
+                      int64_t rows = -1) override;
+  absl::Status RopeAndWriteKv(Tensor& qkv, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim,
+                              int64_t layer) override;
+  absl::Status PagedAttention(const Tensor& qkv, int64_t num_heads, int64_t head_dim, float scale, int64_t layer,
+                              Tensor& out) override;
+  absl::Status SiluAndMul(const Tensor& gate_up, Tensor& out) override;
+  absl::Status GatherLogitRows(const Tensor& x, Tensor& out) override;
+  absl::Status Sample(Tensor& logits, int32_t sampleable_vocab, std::span<const SamplingRow> rows,
+                      SampleResult* out) override;
+  absl::Status Logprobs(const Tensor& logits, int64_t row, int32_t token, int32_t k, float* token_logprob,
+                        std::vector<TokenLogprob>* top) override;
+
+  // Bytes a CpuBackend with these options allocates before any tensor:
+  // attention scratch and the sampler's per-thread buffers.
+  static int64_t FixedBytes(const CpuBackendOptions& options);
+
+ private:
+  explicit CpuBackend(const CpuBackendOptions& options);
+  // Counted, uninitialised host memory; ResourceExhausted naming `what`.
+  absl::StatusOr<float*> NewFloats(int64_t count, const char* what);
+
+  CpuBackendOptions options_;
+  std::unique_ptr<kernels::cpu::ThreadPool> pool_;
+  std::vector<std::unique_ptr<float[]>> buffers_;
+  int64_t allocated_bytes_ = 0;
+  KvCacheSpec kv_;
+  std::vector<float*> k_pool_, v_pool_;  // per layer
+  const float* rope_cos_ = nullptr;
+  const float* rope_sin_ = nullptr;
+  int64_t rope_positions_ = 0;
+  float* attn_scratch_ = nullptr;  // [threads, max_model_len]
+  std::unique_ptr<CpuSampler> sampler_;
+  int32_t sampler_vocab_ = 0;
+  ForwardBatch batch_;
+};
+
+}  // namespace kaon
