@@ -145,6 +145,17 @@ void AddThroughputFlags(CLI::App* throughput, ThroughputFlags* tp) {
   AddSizeOption(throughput, "--output-len", tp->output_len, "Generated tokens per request", 1)->capture_default_str();
   AddSizeOption(throughput, "--max-concurrency", tp->max_concurrency, "Requests in flight (default: all)", 1);
   throughput->add_option("--seed", tp->seed, "Seed for prompts and sampling")->capture_default_str();
+  AddNumberOption(throughput, "--temperature", tp->temperature, "0 = greedy", AtLeast(0))->capture_default_str();
+  AddNumberOption(throughput, "--top-p", tp->top_p, "Nucleus sampling mass in (0, 1]", Between(0, 1))
+      ->capture_default_str();
+  AddIntegerOption(throughput, "--top-k", tp->top_k, "Keep the k most likely tokens (0 or -1: all)", -1, 1 << 30)
+      ->capture_default_str();
+  AddNumberOption(throughput, "--min-p", tp->min_p, "Drop tokens below min_p times the top probability",
+                  Between(0, 1))
+      ->capture_default_str();
+  AddNumberOption(throughput, "--repetition-penalty", tp->repetition_penalty, "> 1 discourages repeats",
+                  AtLeast(0))
+      ->capture_default_str();
   throughput->add_flag("--json", tp->json, "Print one JSON object");
   AddEngineFlags(throughput, &tp->engine);
 }

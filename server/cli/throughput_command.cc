@@ -63,7 +63,11 @@ absl::Status Run(const ThroughputFlags& f, std::ostream& out) {
         r.prompt_ids = prompts[i];
         r.params.max_tokens = f.output_len;
         r.params.ignore_eos = true;
-        r.params.temperature = 1.0f;
+        r.params.temperature = f.temperature;
+        r.params.top_p = f.top_p;
+        r.params.top_k = f.top_k;
+        r.params.min_p = f.min_p;
+        r.params.repetition_penalty = f.repetition_penalty;
         r.params.seed = f.seed + static_cast<uint64_t>(i);
         auto handle = engine->Submit(std::move(r));
         int64_t generated = 0;
