@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status.h"
+#include "server/engine/sampling_rows.h"
 
 namespace kaon {
 namespace {
@@ -146,35 +147,18 @@ void ModelRunner::BuildSamplingRows(const SchedulerOutput& out) {
     if (!sched.samples()) continue;
     const Request& r = *sched.request;
     const size_t begin = banned_.size();
-    if (r.num_output_tokens() < r.params.min_tokens) {
-      if (!r.params.ignore_eos) banned_.insert(banned_.end(), eos_ids_.begin(), eos_ids_.end());
-      banned_.insert(banned_.end(), r.params.stop_token_ids.begin(), r.params.stop_token_ids.end());
-    }
+    AppendBannedIds(r.params, r.num_output_tokens(), eos_ids_, &banned_);
     banned_ranges_.emplace_back(begin, banned_.size());
   }
   size_t k = 0;
   for (const ScheduledRequest& sched : out.scheduled) {
     if (!sched.samples()) continue;
     const Request& r = *sched.request;
-    const SamplingParams& p = r.params;
-    SamplingRow row;
-    row.temperature = p.temperature;
-    row.top_k = p.top_k;
-    row.top_p = p.top_p;
-    row.min_p = p.min_p;
-    row.repetition_penalty = p.repetition_penalty;
-    row.frequency_penalty = p.frequency_penalty;
-    row.presence_penalty = p.presence_penalty;
-    row.seed = r.seed;
-    row.sample_index = r.sample_index;
-    row.output_position = r.num_output_tokens();
-    row.logprobs = p.logprobs;
-    row.logit_bias = p.logit_bias;
     const auto [b0, b1] = banned_ranges_[k++];
-    row.banned_ids = std::span<const int32_t>(banned_.data() + b0, b1 - b0);
-    row.prompt_ids = std::span<const int32_t>(r.tokens.data(), r.num_prompt_tokens);
-    row.output_ids = std::span<const int32_t>(r.tokens.data() + r.num_prompt_tokens, r.num_output_tokens());
-    rows_.push_back(row);
+    rows_.push_back(MakeSamplingRow(
+        r.params, r.seed, r.sample_index, std::span<const int32_t>(r.tokens.data(), r.num_prompt_tokens),
+        std::span<const int32_t>(r.tokens.data() + r.num_prompt_tokens, r.num_output_tokens()),
+        std::span<const int32_t>(banned_.data() + b0, b1 - b0)));
   }
 }
 

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/cpu/thread_pool.h"
+#include "server/engine/sampling_rows.h"
 
 namespace kaon {
 namespace {
@@ -26,9 +29,54 @@ std::vector<float> LogitsFromProbs(const std::vector<double>& probs) {
   return out;
 }
 
+// One request's view of the sampler, as the model runner builds its row:
+// SamplingParams through MakeSamplingRow / AppendBannedIds, one row at a time.
+struct RequestContext {
+  const SamplingParams* params;
+  uint64_t seed;
+  int64_t output_position;  // outputs so far (output_ids, when given, must have this many)
+  int32_t sample_index = 0;
+  std::span<const int32_t> prompt_ids;
+  std::span<const int32_t> output_ids;
+  std::span<const int32_t> eos_ids;
+  int32_t sampleable_vocab;
+};
+
+class RequestSampler {
+ public:
+  explicit RequestSampler(int64_t vocab) : vocab_(vocab), copy_(vocab) {}
+
+  SampleResult Sample(const float* logits, const RequestContext& ctx) {
+    banned_.clear();
+    AppendBannedIds(*ctx.params, ctx.output_position, ctx.eos_ids, &banned_);
+    SamplingRow row = MakeSamplingRow(*ctx.params, ctx.seed, ctx.sample_index, ctx.prompt_ids, ctx.output_ids, banned_);
+    row.output_position = ctx.output_position;
+    if (sampler_ == nullptr || sampleable_ != ctx.sampleable_vocab) {
+      sampler_ = std::make_unique<CpuSampler>(vocab_, ctx.sampleable_vocab, nullptr);
+      sampleable_ = ctx.sampleable_vocab;
+    }
+    std::copy(logits, logits + vocab_, copy_.begin());  // Sample works in place
+    SampleResult out;
+    sampler_->Sample(copy_.data(), std::span<const SamplingRow>(&row, 1), &out);
+    return out;
+  }
+
+  void Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob, std::vector<TokenLogprob>* top) {
+    if (sampler_ == nullptr) sampler_ = std::make_unique<CpuSampler>(vocab_, static_cast<int32_t>(vocab_), nullptr);
+    sampler_->Logprobs(logits, token, k, token_logprob, top);
+  }
+
+ private:
+  int64_t vocab_;
+  std::vector<float> copy_;
+  std::vector<int32_t> banned_;
+  std::unique_ptr<CpuSampler> sampler_;
+  int32_t sampleable_ = 0;
+};
+
 // A context for `params` with no history, whole vocab sampleable.
-SampleContext Context(const SamplingParams& params, int32_t vocab, int64_t position = 0, uint64_t seed = 1) {
-  SampleContext ctx{};
+RequestContext Context(const SamplingParams& params, int32_t vocab, int64_t position = 0, uint64_t seed = 1) {
+  RequestContext ctx{};
   ctx.params = &params;
   ctx.seed = seed;
   ctx.output_position = position;
@@ -37,11 +85,11 @@ SampleContext Context(const SamplingParams& params, int32_t vocab, int64_t posit
 }
 
 // Tokens drawn at positions [0, draws) with `seed`.
-std::map<int32_t, int> Histogram(Sampler& sampler, const std::vector<float>& logits, const SamplingParams& params,
+std::map<int32_t, int> Histogram(RequestSampler& sampler, const std::vector<float>& logits, const SamplingParams& params,
                                  int draws, uint64_t seed = 7) {
   std::map<int32_t, int> h;
   for (int i = 0; i < draws; ++i) {
-    SampleContext ctx = Context(params, static_cast<int32_t>(logits.size()), i, seed);
+    RequestContext ctx = Context(params, static_cast<int32_t>(logits.size()), i, seed);
     ++h[sampler.Sample(logits.data(), ctx).token];
   }
   return h;
@@ -57,7 +105,7 @@ std::set<int32_t> Support(const std::map<int32_t, int>& h) {
 // Greedy
 
 TEST(SamplerTest, GreedyPicksLowestIdAmongTies) {
-  Sampler sampler(5);
+  RequestSampler sampler(5);
   const std::vector<float> logits = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f};
   SamplingParams params;
   params.temperature = 0.0f;
@@ -71,7 +119,7 @@ TEST(SamplerTest, GreedyPicksLowestIdAmongTies) {
 // Filters alone and combined
 
 TEST(SamplerTest, TopKAloneKeepsTheKBest) {
-  Sampler sampler(6);
+  RequestSampler sampler(6);
   const std::vector<float> logits = {0.1f, 0.5f, 0.4f, 0.45f, 0.0f, 0.2f};
   SamplingParams params;
   params.top_k = 3;
@@ -84,7 +132,7 @@ TEST(SamplerTest, TopKAloneKeepsTheKBest) {
 }
 
 TEST(SamplerTest, TopPAloneKeepsTokensWhileMassAboveIsBelowP) {
-  Sampler sampler(4);
+  RequestSampler sampler(4);
   const std::vector<float> logits = LogitsFromProbs({0.05, 0.5, 0.15, 0.3});
   SamplingParams params;
   params.top_p = 0.75f;  // mass above id 3 is 0.5 (kept), above id 2 is 0.8 (dropped)
@@ -96,7 +144,7 @@ TEST(SamplerTest, TopPAloneKeepsTokensWhileMassAboveIsBelowP) {
 TEST(SamplerTest, TopPOnAFlatVocabularyCrossesManySortBlocks) {
   // 300 equal logits: the kept set is exactly ids 0..149 (ties sort by id),
   // found by extending the lazily sorted prefix several times.
-  Sampler sampler(300);
+  RequestSampler sampler(300);
   const std::vector<float> logits(300, 0.25f);
   SamplingParams params;
   params.top_p = 0.5f;
@@ -107,7 +155,7 @@ TEST(SamplerTest, TopPOnAFlatVocabularyCrossesManySortBlocks) {
 }
 
 TEST(SamplerTest, MinPAloneIsRelativeToTheTopProbability) {
-  Sampler sampler(4);
+  RequestSampler sampler(4);
   const std::vector<float> logits = LogitsFromProbs({0.15, 0.05, 0.5, 0.3});
   SamplingParams params;
   params.min_p = 0.2f;  // threshold 0.1: id 1 (0.05) goes
@@ -119,7 +167,7 @@ TEST(SamplerTest, MinPAloneIsRelativeToTheTopProbability) {
 }
 
 TEST(SamplerTest, MinPIsAppliedBeforeTopPAsInVllmV1) {
-  Sampler sampler(4);
+  RequestSampler sampler(4);
   const std::vector<float> logits = LogitsFromProbs({0.4, 0.3, 0.2, 0.1});
   SamplingParams params;
   params.min_p = 0.6f;  // threshold 0.24 keeps {0, 1}, renormalised to 4/7, 3/7
@@ -128,7 +176,7 @@ TEST(SamplerTest, MinPIsAppliedBeforeTopPAsInVllmV1) {
 }
 
 TEST(SamplerTest, TopKThenTopPCombined) {
-  Sampler sampler(6);
+  RequestSampler sampler(6);
   const std::vector<float> logits = LogitsFromProbs({0.05, 0.3, 0.1, 0.25, 0.2, 0.1});
   SamplingParams params;
   params.top_k = 3;     // {1, 3, 4}: 0.3, 0.25, 0.2 → renormalised 0.4, 0.333, 0.267
@@ -145,17 +193,17 @@ struct PenaltyCase {
   float expected;  // penalised target logit
 };
 
-int32_t GreedyAgainst(Sampler& sampler, SamplingParams params, float target, float rival,
+int32_t GreedyAgainst(RequestSampler& sampler, SamplingParams params, float target, float rival,
                       const std::vector<int32_t>& prompt, const std::vector<int32_t>& output) {
   params.temperature = 0.0f;
   const std::vector<float> logits = {target, rival, -50.0f};
-  SampleContext ctx = Context(params, 3, static_cast<int64_t>(output.size()));
+  RequestContext ctx = Context(params, 3, static_cast<int64_t>(output.size()));
   ctx.prompt_ids = prompt;
   ctx.output_ids = output;
   return sampler.Sample(logits.data(), ctx).token;
 }
 
-void ExpectPenalised(Sampler& sampler, const SamplingParams& params, float target, float expected,
+void ExpectPenalised(RequestSampler& sampler, const SamplingParams& params, float target, float expected,
                      const std::vector<int32_t>& prompt, const std::vector<int32_t>& output) {
   EXPECT_EQ(GreedyAgainst(sampler, params, target, expected - 0.01f, prompt, output), 0)
       << "penalised logit below " << expected;
@@ -164,7 +212,7 @@ void ExpectPenalised(Sampler& sampler, const SamplingParams& params, float targe
 }
 
 TEST(SamplerTest, RepetitionPenaltyDividesPositiveAndMultipliesNegativeOnPromptAndOutput) {
-  Sampler sampler(3);
+  RequestSampler sampler(3);
   SamplingParams params;
   params.repetition_penalty = 2.0f;
   ExpectPenalised(sampler, params, 3.0f, 1.5f, /*prompt=*/{0}, /*output=*/{});
@@ -174,7 +222,7 @@ TEST(SamplerTest, RepetitionPenaltyDividesPositiveAndMultipliesNegativeOnPromptA
 }
 
 TEST(SamplerTest, FrequencyAndPresencePenaltiesCountOutputTokensOnly) {
-  Sampler sampler(3);
+  RequestSampler sampler(3);
   SamplingParams params;
   params.frequency_penalty = 0.5f;
   params.presence_penalty = 0.3f;
@@ -189,7 +237,7 @@ TEST(SamplerTest, FrequencyAndPresencePenaltiesCountOutputTokensOnly) {
 }
 
 TEST(SamplerTest, RepetitionThenFrequencyThenPresence) {
-  Sampler sampler(3);
+  RequestSampler sampler(3);
   SamplingParams params;
   params.repetition_penalty = 1.5f;
   params.frequency_penalty = 0.5f;
@@ -202,7 +250,7 @@ TEST(SamplerTest, RepetitionThenFrequencyThenPresence) {
 // Bias, min_tokens, sampleable vocabulary
 
 TEST(SamplerTest, LogitBiasForcesAndForbidsTokens) {
-  Sampler sampler(16);
+  RequestSampler sampler(16);
   std::vector<float> logits(16);
   for (int i = 0; i < 16; ++i) logits[i] = 0.1f * static_cast<float>(i % 5);
   SamplingParams params;
@@ -216,7 +264,7 @@ TEST(SamplerTest, LogitBiasForcesAndForbidsTokens) {
 }
 
 TEST(SamplerTest, MinTokensMasksEosAndStopIdsThenReleases) {
-  Sampler sampler(6);
+  RequestSampler sampler(6);
   const std::vector<float> logits = {0.0f, 1.0f, 5.0f, 0.5f, 0.2f, 4.0f};
   const std::vector<int32_t> eos = {2};
   SamplingParams params;
@@ -224,14 +272,14 @@ TEST(SamplerTest, MinTokensMasksEosAndStopIdsThenReleases) {
   params.min_tokens = 3;
   params.stop_token_ids = {5};
   for (int64_t pos = 0; pos < 5; ++pos) {
-    SampleContext ctx = Context(params, 6, pos);
+    RequestContext ctx = Context(params, 6, pos);
     ctx.eos_ids = eos;
     EXPECT_EQ(sampler.Sample(logits.data(), ctx).token, pos < 3 ? 1 : 2) << "position " << pos;
   }
   // Sampling obeys the mask too.
   params.temperature = 1.0f;
   for (int64_t pos = 0; pos < 300; ++pos) {
-    SampleContext ctx = Context(params, 6, pos % 3, pos);
+    RequestContext ctx = Context(params, 6, pos % 3, pos);
     ctx.eos_ids = eos;
     const int32_t t = sampler.Sample(logits.data(), ctx).token;
     EXPECT_NE(t, 2);
@@ -240,20 +288,20 @@ TEST(SamplerTest, MinTokensMasksEosAndStopIdsThenReleases) {
   // With ignore_eos the EOS id is an ordinary token; stop ids stay masked.
   params.temperature = 0.0f;
   params.ignore_eos = true;
-  SampleContext ctx = Context(params, 6, 0);
+  RequestContext ctx = Context(params, 6, 0);
   ctx.eos_ids = eos;
   EXPECT_EQ(sampler.Sample(logits.data(), ctx).token, 2);
 }
 
 TEST(SamplerTest, IdsBeyondSampleableVocabAreNeverSampled) {
-  Sampler sampler(8);
+  RequestSampler sampler(8);
   const std::vector<float> logits = {0.0f, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 9.0f, 10.0f};
   SamplingParams params;
   params.logit_bias = {{6, 1e30f}, {7, 1e30f}};
   for (float temperature : {0.0f, 1.0f, 5.0f}) {
     params.temperature = temperature;
     for (int64_t pos = 0; pos < 500; ++pos) {
-      SampleContext ctx = Context(params, 8, pos, 3);
+      RequestContext ctx = Context(params, 8, pos, 3);
       ctx.sampleable_vocab = 6;
       EXPECT_LT(sampler.Sample(logits.data(), ctx).token, 6) << "temperature " << temperature;
     }
@@ -267,14 +315,14 @@ TEST(SamplerTest, SeededDrawsAreDeterministicAndSeedsDiffer) {
   std::vector<float> logits(64);
   for (int i = 0; i < 64; ++i) logits[i] = std::sin(static_cast<float>(i)) * 0.5f;
   SamplingParams params;
-  Sampler a(64), b(64);
+  RequestSampler a(64), b(64);
   int differ_seed = 0, differ_index = 0;
   for (int64_t pos = 0; pos < 400; ++pos) {
     const int32_t t = a.Sample(logits.data(), Context(params, 64, pos, 1234)).token;
     EXPECT_EQ(t, b.Sample(logits.data(), Context(params, 64, pos, 1234)).token);
     EXPECT_EQ(t, a.Sample(logits.data(), Context(params, 64, pos, 1234)).token);
     differ_seed += t != b.Sample(logits.data(), Context(params, 64, pos, 4321)).token;
-    SampleContext child = Context(params, 64, pos, 1234);
+    RequestContext child = Context(params, 64, pos, 1234);
     child.sample_index = 1;
     differ_index += t != b.Sample(logits.data(), child).token;
   }
@@ -331,7 +379,7 @@ TEST(SamplerTest, ChiSquareGoodnessOfFitWithAllFilters) {
   for (double e : expected) support += e > 0.0;
   ASSERT_EQ(support, 4) << "the test's own filter arithmetic changed";
 
-  Sampler sampler(static_cast<int64_t>(logits.size()));
+  RequestSampler sampler(static_cast<int64_t>(logits.size()));
   constexpr int kDraws = 20000;
   std::vector<int> observed(logits.size(), 0);
   for (int i = 0; i < kDraws; ++i) {
@@ -355,7 +403,7 @@ TEST(SamplerTest, ChiSquarePlainTemperature) {
   SamplingParams params;
   params.temperature = 1.3f;
   const std::vector<double> expected = ExpectedDistribution(logits, 1.3, 6, 1.0, 0.0);
-  Sampler sampler(6);
+  RequestSampler sampler(6);
   constexpr int kDraws = 20000;
   std::vector<int> observed(6, 0);
   for (int i = 0; i < kDraws; ++i) ++observed[sampler.Sample(logits.data(), Context(params, 6, i, 99)).token];
@@ -399,9 +447,9 @@ TEST(SamplerTest, LogprobsAreRawLogSoftmaxWithTopKInOrder) {
   params.logprobs = 5;
   params.logit_bias = {{3, 4.0f}};  // must not leak into the raw logprobs
   params.repetition_penalty = 1.7f;
-  Sampler sampler(kVocab);
+  RequestSampler sampler(kVocab);
   for (int64_t pos = 0; pos < 20; ++pos) {
-    SampleContext ctx = Context(params, kVocab, pos, 77);
+    RequestContext ctx = Context(params, kVocab, pos, 77);
     const std::vector<int32_t> history = {ids[0], 3};
     ctx.output_ids = history;
     const SampleResult r = sampler.Sample(logits.data(), ctx);
@@ -433,8 +481,9 @@ TEST(SamplerTest, LogprobsAreRawLogSoftmaxWithTopKInOrder) {
 // ---------------------------------------------------------------------------
 // CpuSampler against a brute-force reference: the documented order, straight,
 // with a full sort of the vocabulary (best first: higher logit, lower id), the
-// weights exp((l - max) / T) in float and their sums in double, in id order
-// unless top_k cut (then best first).
+// weights SamplingWeight(l, max, 1 / T) (the documented exponential, tested
+// against std::exp below) and their sums in double, in id order unless top_k
+// cut (then best first).
 
 struct Reference {
   int32_t token = 0;
@@ -511,7 +560,7 @@ Reference ReferenceSample(const float* raw, int32_t vocab, int32_t n, const Samp
   std::vector<float> w(n, 0.0f);
   for (int32_t i = 0; i < n; ++i) {
     if (!(work[i] > -INFINITY)) continue;
-    w[i] = std::exp((work[i] - max) / r.temperature);
+    w[i] = SamplingWeight(work[i], max, 1.0f / r.temperature);
     if (w[i] > 0.0f && !(w[i] < r.min_p)) kept.push_back(i);
   }
   std::vector<int32_t> sorted = kept;
@@ -765,16 +814,67 @@ TEST(CpuSamplerTest, LargeVocabulariesMatchReference) {
   }
 }
 
+TEST(CpuSamplerTest, FlatRowsMatchReference) {
+  // Every sampled row bucketed (DrawFlat), with the default buckets, with so
+  // few that each holds hundreds of tokens, and with a single bucket.
+  for (int32_t buckets : {2048, 3, 1}) {
+    CpuSampler::Tuning flat;
+    flat.flat_candidates = 1;
+    flat.flat_buckets = buckets;
+    for (unsigned f : {kTemperature, kTemperature | kTopP, kTemperature | kMinP, kTemperature | kMinP | kTopP,
+                       kTemperature | kTopP | kPenalties | kBias | kBanned, kTemperature | kTopP | kAllowed,
+                       kLogprobs | kTemperature | kTopP}) {
+      EXPECT_EQ(CompareWithReference(f, buckets == 2048 ? kRows : kRows / 4, flat), 0)
+          << "features " << f << " buckets " << buckets;
+    }
+  }
+}
+
+TEST(CpuSamplerTest, LlamaSizedFlatRowsMatchReference) {
+  // 128,256 ids, most rows flat enough at the default cut-off to be bucketed.
+  for (unsigned f : {kTemperature | kTopP, kTemperature, kTemperature | kMinP | kTopP | kPenalties}) {
+    EXPECT_EQ(CompareWithReference(f, 32, {}, 128256, 128256), 0) << "features " << f;
+  }
+}
+
+TEST(CpuSamplerTest, SamplingWeightIsExpWithinTwoUlp) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> max(-30.0f, 30.0f), below(0.0f, 90.0f), inv_t(0.5f, 10.0f);
+  int checked = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const float m = max(rng), l = m - below(rng), s = inv_t(rng);
+    const float x = (l - m) * s;
+    const float got = SamplingWeight(l, m, s);
+    if (x < -87.0f) {
+      EXPECT_EQ(got, 0.0f) << x;
+      continue;
+    }
+    const double want = std::exp(static_cast<double>(x));
+    const double ulp = std::nextafter(static_cast<float>(want), INFINITY) - static_cast<float>(want);
+    ASSERT_LE(std::abs(got - want), 2.0 * ulp) << "x " << x;
+    ++checked;
+  }
+  EXPECT_GT(checked, 1000);
+  EXPECT_EQ(SamplingWeight(3.0f, 3.0f, 1.0f), 1.0f);
+  EXPECT_EQ(SamplingWeight(-INFINITY, 3.0f, 1.0f), 0.0f);
+  EXPECT_EQ(SamplingWeight(NAN, 3.0f, 1.0f), 0.0f);
+}
+
 TEST(CpuSamplerTest, BaselineKernelsGiveIdenticalResults) {
   // The SSE2 and AVX2 builds of the row kernels must agree bit for bit.
-  CpuSampler::Tuning baseline;
+  CpuSampler::Tuning baseline, flat, flat_baseline;
   baseline.baseline_kernels = true;
+  flat.flat_candidates = 1;
+  flat_baseline = flat;
+  flat_baseline.baseline_kernels = true;
   std::mt19937_64 rng(11);
   for (unsigned f : {kGreedy | kAllowed, kTemperature | kTopP | kLogprobs, kTemperature | kTopK | kPenalties,
-                     kTemperature | kMinP | kBias}) {
+                     kTemperature | kMinP | kBias, kTemperature | kTopP | kAllowed}) {
     for (int rep = 0; rep < 40; ++rep) {
       const Batch b = MakeBatch(rng, f, 16, 64, 5000);
-      const std::vector<SampleResult> fast = RunBatch(b, nullptr), base = RunBatch(b, nullptr, baseline);
+      const bool bucketed = rep % 2 == 1;  // DrawFlat's kernels too
+      const std::vector<SampleResult> fast = RunBatch(b, nullptr, bucketed ? flat : CpuSampler::Tuning{}),
+                                      base = RunBatch(b, nullptr, bucketed ? flat_baseline : baseline);
       for (size_t i = 0; i < fast.size(); ++i) {
         EXPECT_EQ(fast[i].token, base[i].token);
         EXPECT_EQ(fast[i].logprob, base[i].logprob);
@@ -849,10 +949,10 @@ TEST(CpuSamplerTest, PromptLogprobsMatchReference) {
   }
 }
 
-TEST(CpuSamplerTest, WrapperMatchesReferenceWithMinTokens) {
-  // The per-row Sampler turns eos and stop ids into banned ids under min_tokens.
+TEST(CpuSamplerTest, RunnerRowsBanEosAndStopIdsUnderMinTokens) {
+  // The runner's mapping turns eos and stop ids into banned ids under min_tokens.
   std::mt19937_64 rng(6);
-  Sampler sampler(500);
+  RequestSampler sampler(500);
   std::vector<float> logits(500);
   const std::vector<int32_t> eos = {3, 7};
   for (int rep = 0; rep < 2000; ++rep) {
@@ -865,7 +965,7 @@ TEST(CpuSamplerTest, WrapperMatchesReferenceWithMinTokens) {
     params.stop_token_ids = {11};
     params.ignore_eos = rep % 4 == 0;
     params.logprobs = 2;
-    SampleContext ctx = Context(params, 480, rep % 10, rng());
+    RequestContext ctx = Context(params, 480, rep % 10, rng());
     ctx.eos_ids = eos;
     const SampleResult got = sampler.Sample(logits.data(), ctx);
     std::vector<int32_t> banned;

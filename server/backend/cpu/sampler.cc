@@ -46,18 +46,27 @@ struct Better {
 
 // Gathers ids whose value is strictly above `thr`. Once `cap` are held it
 // keeps the best `keep` and raises `thr` to the worst of them: a later id with
-// an equal value loses the tie on id, so strict > stays exact.
+// an equal value loses the tie on id, so strict > stays exact. With keep 0
+// it gives up instead (`overflow`): the row is flat, and the caller buckets it.
 struct Collector {
   Cand* buf;
   int64_t keep;
   int64_t cap;
   float thr;
   int64_t count = 0;
+  bool overflow = false;
 
-  void Compact() {
-    std::nth_element(buf, buf + keep - 1, buf + count, Better{});
-    count = keep;
-    thr = buf[keep - 1].key;
+  // At cap: compacts, or gives up. Returns the threshold to go on with.
+  float Full() {
+    if (keep == 0) {
+      overflow = true;
+      thr = std::numeric_limits<float>::infinity();
+    } else {
+      std::nth_element(buf, buf + keep - 1, buf + count, Better{});
+      count = keep;
+      thr = buf[keep - 1].key;
+    }
+    return thr;
   }
 };
 
@@ -180,9 +189,9 @@ KAON_ALWAYS_INLINE double HSum(const V8f (&s)[4]) {
   return r;
 }
 
-// exp(x) for x <= 0 with Cephes' expf polynomial (~2 ulp); 0 below -87 (the
-// weight is under 2^-125 there) and for NaN. Only sums and cut-offs use it;
-// every weight that decides a draw is recomputed with std::exp.
+// SamplingWeight's exponential (server/backend/sampling.h) on eight lanes: the
+// same operations in the same order, so each lane is bit-identical to the
+// scalar function (the file builds with -ffp-contract=off).
 KAON_ALWAYS_INLINE void FastExp(const V8f& x_in, V8f& out) {
   const V8i under = ~(x_in >= -87.0f);
   const V8f x = under ? V8f{} : x_in;
@@ -259,10 +268,7 @@ KAON_ALWAYS_INLINE float MaxCollectImpl(const float* row, int64_t n, const uint3
     const uint32_t bits = Bits(hit);
     if (__builtin_expect(bits == 0, 1)) return;
     Push(c, row, bits, i);
-    if (c->count >= c->cap) {
-      c->Compact();
-      thr = KAON_SPLAT(c->thr);
-    }
+    if (c->count >= c->cap) thr = KAON_SPLAT(c->Full());
   });
   return HMax(m);
 }
@@ -347,6 +353,10 @@ KAON_ALWAYS_INLINE double MassCollectImpl(const float* row, int64_t n, const uin
       }
       dense = 2 * h > stop - start;
     }
+    if (c->count > c->cap) {
+      c->overflow = true;
+      return 0.0;
+    }
     seen += HSum(all);
     rest += HSum(out);
     const double mass = std::max(1.0, seen);
@@ -354,6 +364,96 @@ KAON_ALWAYS_INLINE double MassCollectImpl(const float* row, int64_t n, const uin
     skip = Level(cut->max, cut->temperature, kSkip / static_cast<double>(n) * mass);
   }
   return rest;
+}
+
+// The buckets of a flat row: kept tokens by logit, linear over [lo, max]
+// (those below lo share the last bucket), best first. Bucket b holds logits
+// no higher than bucket b - 1's: the index is a monotone function of the
+// logit, computed by the same vector code in every pass.
+struct FlatRange {
+  float max;
+  float inv_t;
+  float min_p;
+  float scale;  // buckets per logit unit
+  float last;   // buckets - 1
+};
+
+// Weights of the eight lanes (0 where not kept) and their bucket indices.
+KAON_ALWAYS_INLINE void FlatLanes(const V8f& v, const FlatRange& f, V8f& w, V8i& b) {
+  FastExp((v - f.max) * f.inv_t, w);
+  const V8i kept = (w > 0.0f) & ~(w < f.min_p);
+  w = kept ? w : V8f{};
+  V8f d = kept ? (f.max - v) * f.scale : V8f{};
+  d = d < f.last ? d : KAON_SPLAT(f.last);
+  b = __builtin_convertvector(d, V8i);
+}
+
+// The lowest finite logit (+inf if none).
+template <bool kMasked, bool kAvx2>
+KAON_ALWAYS_INLINE float MinFiniteImpl(const float* row, int64_t n, const uint32_t* allowed) {
+  V8f m[4];
+  for (V8f& x : m) x = KAON_SPLAT(std::numeric_limits<float>::infinity());
+  ForBlocks<kMasked>(row, 0, n, allowed, [&](const V8f (&v)[4], int64_t) __attribute__((always_inline)) {
+    for (int q = 0; q < 4; ++q) m[q] = (v[q] > kNegInf) & (v[q] < m[q]) ? v[q] : m[q];
+  });
+  float r = std::numeric_limits<float>::infinity();
+  for (int q = 0; q < 4; ++q) {
+    for (int j = 0; j < 8; ++j) r = m[q][j] < r ? m[q][j] : r;
+  }
+  return r;
+}
+
+// Each bucket's mass (mass[b] += weight, in double); returns nothing: the
+// total is the buckets' sum.
+template <bool kMasked, bool kAvx2>
+KAON_ALWAYS_INLINE void HistogramImpl(const float* row, int64_t n, const uint32_t* allowed, const FlatRange* f,
+                                      double* mass) {
+  const FlatRange range = *f;
+  ForBlocks<kMasked>(row, 0, n, allowed, [&](const V8f (&v)[4], int64_t) __attribute__((always_inline)) {
+    // All four exponentials before any scatter: their polynomial chains
+    // overlap only when no store sits between them.
+    V8f w[4];
+    V8i b[4];
+    for (int q = 0; q < 4; ++q) FlatLanes(v[q], range, w[q], b[q]);
+    float ws[kBlock];
+    int32_t bs[kBlock];
+    std::memcpy(ws, w, sizeof(ws));
+    std::memcpy(bs, b, sizeof(bs));
+#pragma GCC unroll 8
+    for (int j = 0; j < kBlock; ++j) mass[bs[j]] += ws[j];
+  });
+}
+
+// The kept tokens of bucket `bucket` into out, in id order; returns how many.
+// The bucket index needs no exponential: only the few lanes that land in
+// the bucket get their weight (SamplingWeight, bit-identical to the lanes
+// Histogram summed) and the kept test.
+template <bool kMasked, bool kAvx2>
+KAON_ALWAYS_INLINE int64_t ExtractImpl(const float* row, int64_t n, const uint32_t* allowed, const FlatRange* f,
+                                       int32_t bucket, Cand* out) {
+  const FlatRange range = *f;
+  int64_t count = 0;
+  ForBlocks<kMasked>(row, 0, n, allowed, [&](const V8f (&v)[4], int64_t i) __attribute__((always_inline)) {
+    V8i hit[4];
+    for (int q = 0; q < 4; ++q) {
+      // As FlatLanes for a kept lane; an unkept one may hit and is dropped below.
+      V8f d = (range.max - v[q]) * range.scale;
+      d = d < range.last ? d : KAON_SPLAT(range.last);  // -inf: +inf here, NaN: false → last
+      hit[q] = __builtin_convertvector(d, V8i) == bucket;
+    }
+    uint32_t bits = Bits(hit);
+    if (__builtin_expect(bits == 0, 1)) return;
+    while (bits != 0) {
+      const int j = __builtin_ctz(bits);
+      bits &= bits - 1;
+      // Padding past n and disallowed ids read as -inf above: never kept.
+      if (i + j >= n || (kMasked && !((allowed[(i + j) / kBlock] >> ((i + j) % kBlock)) & 1u))) continue;
+      const float key = row[i + j];
+      const float w = SamplingWeight(key, range.max, range.inv_t);
+      if (w > 0.0f && !(w < range.min_p)) out[count++] = Cand{key, static_cast<int32_t>(i + j), w};
+    }
+  });
+  return count;
 }
 
 bool HasAvx2() {
@@ -381,6 +481,14 @@ KAON_ROW_KERNEL(double, MassCollect,
                 (const float* row, int64_t n, const uint32_t* allowed, const MassCutoff* cut, Collector* c,
                  const Hot* hot),
                 (row, n, allowed, cut, c, hot))
+KAON_ROW_KERNEL(float, MinFinite, (const float* row, int64_t n, const uint32_t* allowed), (row, n, allowed))
+KAON_ROW_KERNEL(void, Histogram,
+                (const float* row, int64_t n, const uint32_t* allowed, const FlatRange* f, double* mass),
+                (row, n, allowed, f, mass))
+KAON_ROW_KERNEL(int64_t, Extract,
+                (const float* row, int64_t n, const uint32_t* allowed, const FlatRange* f, int32_t bucket,
+                 Cand* out),
+                (row, n, allowed, f, bucket, out))
 #undef KAON_ROW_KERNEL
 #undef KAON_STRIP
 
@@ -440,7 +548,7 @@ class RowSampler {
       const int64_t m = std::min<int64_t>(k, vocab_);
       Collector c{cand_.data(), m, std::min<int64_t>(vocab_, m + std::max(1, tuning.topk_slack)), kNegInf};
       max = MaxCollect(avx2_, row, vocab_, nullptr, &c);
-      if (c.count > m) c.Compact();
+      if (c.count > m) c.Full();
       // Fewer than k finite logits: the rest of the top are -inf, lowest ids first.
       for (int32_t id = 0; c.count < m; ++id) {
         if (!(row[id] > kNegInf)) cand_[c.count++] = Cand{kNegInf, id, 0.0f};
@@ -527,7 +635,7 @@ class RowSampler {
     }
   }
 
-  float Weight(float key) const { return std::exp((key - max_) / temperature_); }
+  float Weight(float key) const { return SamplingWeight(key, max_, inv_t_); }
   bool Kept(float w) const { return !(w <= 0.0f || w < min_p_); }  // zero weight or under min_p: dropped
 
   // temperature → min_p → top_k → top_p → inverse-CDF draw, over candidates
@@ -537,6 +645,7 @@ class RowSampler {
     n_ = n;
     allowed_ = r.allowed;
     temperature_ = r.temperature;
+    inv_t_ = 1.0f / r.temperature;
     min_p_ = r.min_p;
     const float u = kernels::cpu::Philox4x32::Uniform(r.seed, static_cast<uint64_t>(r.sample_index),
                                                       static_cast<uint64_t>(r.output_position));
@@ -549,7 +658,7 @@ class RowSampler {
       Collector c{buf, m, std::min<int64_t>(vocab_, m + std::max(1, tuning.topk_slack)), kNegInf};
       max_ = MaxCollect(avx2_, row, n, allowed_, &c);
       if (!std::isfinite(max_)) return Argmax(avx2_, row, n, allowed_);
-      if (c.count > m) c.Compact();
+      if (c.count > m) c.Full();
       for (int64_t i = 0; i < c.count; ++i) buf[i].w = Weight(buf[i].key);
       std::sort(buf, buf + c.count, Better{});
       int64_t kept = 0;  // the weight falls with the logit, so min_p cuts a suffix
@@ -569,7 +678,8 @@ class RowSampler {
       // Everything masked, or a logit overflowed to +inf: nothing to
       // normalise, so take the argmax (lowest id among the best).
       if (!std::isfinite(max_)) return Argmax(avx2_, row, n, allowed_);
-      Collector c{buf, 0, std::numeric_limits<int64_t>::max(), kNegInf};
+      // Past flat_candidates the row is flat: bucket it instead.
+      Collector c{buf, 0, std::max<int64_t>(1, tuning.flat_candidates), kNegInf};
       double rest = 0.0;
       if (r.min_p > 0.0f) {
         // Every kept token weighs >= min_p: the candidates are all of them.
@@ -584,6 +694,7 @@ class RowSampler {
         const MassCutoff cut{max_, temperature_, (1.0 - p) / n * tuning.cutoff_scale};
         rest = MassCollect(avx2_, row, n, allowed_, &cut, &c, &hot_);
       }
+      if (c.overflow) return DrawFlat(row, n, r, u);
       level_ = c.thr;
       // Exact weights, in id order as the reference sums them; ids taken
       // under an earlier, lower cut-off join the rest.
@@ -608,6 +719,92 @@ class RowSampler {
     // The rest was needed: its scan summed the exact total in id order, as
     // the reference does, so redo the walk with it for identical decisions.
     return appended_ ? Walk(r.top_p, u, exact_total_) : token;
+  }
+
+  // A row where thousands of tokens weigh something (a random or undertrained
+  // model, a high temperature): sorting them would cost ~100x a pass over the
+  // row. Instead one pass sums the kept weights into buckets by logit (best
+  // first), and only the bucket where the top_p walk ends and the one where
+  // the draw lands are extracted and sorted. The sums differ from a token-by-
+  // token walk only in double rounding (~1e-16 of the total).
+  int32_t DrawFlat(const float* row, int32_t n, const SamplingRow& r, float u) {
+    const int32_t buckets = std::max(1, tuning.flat_buckets);
+    // Logits under max - 88 T weigh 0 and under the min_p level are not kept:
+    // no bucket is spent on them.
+    float lo = std::max(MinFinite(avx2_, row, n, allowed_), max_ - 88.0f * temperature_);
+    if (min_p_ > 0.0f) lo = std::max(lo, Level(max_, temperature_, min_p_));
+    const float span = max_ - lo;
+    flat_ = FlatRange{max_, inv_t_, min_p_,
+                      span > 0.0f && std::isfinite(span) ? static_cast<float>(buckets) / span : 0.0f,
+                      static_cast<float>(buckets - 1)};
+    mass_.assign(buckets, 0.0);
+    Histogram(avx2_, row, n, allowed_, &flat_, mass_.data());
+    extracted_ = -1;
+    // top_p: keep tokens while the mass above them is below top_p * total.
+    int32_t cut_bucket = buckets;  // buckets before it are kept whole
+    int64_t cut_count = 0;         // of its sorted tokens, the first cut_count are kept
+    int32_t last_kept = -1;
+    double kept_total = 0.0;
+    for (double m : mass_) kept_total += m;
+    if (r.top_p < 1.0f) {
+      const double threshold = static_cast<double>(r.top_p) * kept_total;
+      double cum = 0.0;
+      for (int32_t b = 0; b < buckets && cut_bucket == buckets; ++b) {
+        if (mass_[b] == 0.0) continue;
+        if (cum + mass_[b] < threshold) {
+          cum += mass_[b];
+          continue;
+        }
+        const int64_t count = ExtractSorted(row, n, b);
+        int64_t i = 0;
+        while (i < count && cum < threshold) cum += cand_[i++].w;
+        if (i < count || !(cum < threshold)) {
+          cut_bucket = b;
+          cut_count = i;
+          last_kept = cand_[i - 1].id;
+        }
+      }
+      kept_total = cum;
+    }
+    const double target = static_cast<double>(u) * kept_total;
+    double cum = 0.0;
+    for (int32_t b = 0; b <= std::min(cut_bucket, buckets - 1); ++b) {
+      if (mass_[b] == 0.0) continue;
+      if (b < cut_bucket && !(target < cum + mass_[b])) {
+        cum += mass_[b];
+        continue;
+      }
+      const int64_t extracted = ExtractSorted(row, n, b);
+      const int64_t count = b == cut_bucket ? cut_count : extracted;
+      for (int64_t i = 0; i < count; ++i) {
+        cum += cand_[i].w;
+        if (target < cum) return cand_[i].id;
+      }
+      if (count > 0 && b == cut_bucket) return cand_[count - 1].id;
+    }
+    // Only reached through rounding: the worst kept token, as the walk's end.
+    if (last_kept >= 0) return last_kept;
+    for (int32_t b = buckets - 1; b >= 0; --b) {
+      if (mass_[b] > 0.0) {
+        const int64_t count = ExtractSorted(row, n, b);
+        if (count > 0) return cand_[count - 1].id;
+      }
+    }
+    return Argmax(avx2_, row, n, allowed_);
+  }
+
+  // Bucket b's kept tokens into cand_, best first.
+  int64_t ExtractSorted(const float* row, int32_t n, int32_t b) {
+    if (extracted_ == b) return extracted_count_;
+    Cand* buf = cand_.data();
+    const int64_t count = Extract(avx2_, row, n, allowed_, &flat_, b, buf);
+    // In id order already; equal logits (a quantised row) need no sort.
+    bool equal = true;
+    for (int64_t i = 1; i < count && equal; ++i) equal = buf[i].key == buf[0].key;
+    if (!equal) std::sort(buf, buf + count, Better{});
+    extracted_ = b;
+    extracted_count_ = count;
+    return count;
   }
 
   int32_t Walk(float top_p, float u, double total) {
@@ -682,7 +879,7 @@ class RowSampler {
   const float* row_ = nullptr;
   int32_t n_ = 0;
   const uint32_t* allowed_ = nullptr;
-  float max_ = 0.0f, temperature_ = 1.0f, min_p_ = 0.0f;
+  float max_ = 0.0f, temperature_ = 1.0f, inv_t_ = 1.0f, min_p_ = 0.0f;
   float level_ = kNegInf;  // candidates are exactly the kept ids above this
   int64_t end_ = 0;        // candidates held in cand_
   int64_t sorted_ = 0;     // cand_[0, sorted_) is sorted and precedes the rest
@@ -690,6 +887,11 @@ class RowSampler {
   bool complete_ = false;  // cand_ holds every kept token
   bool appended_ = false;  // this draw scanned the row for the rest
   double exact_total_ = 0.0;
+  // DrawFlat's buckets.
+  FlatRange flat_{};
+  std::vector<double> mass_;
+  int32_t extracted_ = -1;  // the bucket cand_ holds
+  int64_t extracted_count_ = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -729,51 +931,6 @@ void CpuSampler::Sample(float* logits, std::span<const SamplingRow> rows, Sample
 void CpuSampler::Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob,
                           std::vector<TokenLogprob>* top) {
   threads_[0]->Logprobs(logits, token, k, token_logprob, top);
-}
-
-Sampler::Sampler(int64_t vocab_size) : vocab_size_(vocab_size) {
-  KAON_CHECK(vocab_size > 0 && vocab_size <= std::numeric_limits<int32_t>::max()) << vocab_size;
-  row_ = std::make_unique<RowSampler>(vocab_size);
-  copy_.resize(vocab_size);
-}
-
-Sampler::~Sampler() = default;
-
-SampleResult Sampler::Sample(const float* logits, const SampleContext& ctx) {
-  KAON_CHECK(ctx.params != nullptr);
-  const SamplingParams& p = *ctx.params;
-  KAON_CHECK(ctx.sampleable_vocab > 0 && ctx.sampleable_vocab <= vocab_size_)
-      << "sampleable_vocab " << ctx.sampleable_vocab << " not in [1, " << vocab_size_ << "]";
-  banned_.clear();
-  if (ctx.output_position < p.min_tokens) {
-    if (!p.ignore_eos) banned_.insert(banned_.end(), ctx.eos_ids.begin(), ctx.eos_ids.end());
-    banned_.insert(banned_.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
-  }
-  SamplingRow row;
-  row.temperature = p.temperature;
-  row.top_k = p.top_k;
-  row.top_p = p.top_p;
-  row.min_p = p.min_p;
-  row.repetition_penalty = p.repetition_penalty;
-  row.frequency_penalty = p.frequency_penalty;
-  row.presence_penalty = p.presence_penalty;
-  row.seed = ctx.seed;
-  row.sample_index = ctx.sample_index;
-  row.output_position = ctx.output_position;
-  row.logprobs = p.logprobs;
-  row.logit_bias = p.logit_bias;
-  row.banned_ids = banned_;
-  row.prompt_ids = ctx.prompt_ids;
-  row.output_ids = ctx.output_ids;
-  std::copy(logits, logits + vocab_size_, copy_.begin());
-  SampleResult result;
-  row_->Sample(copy_.data(), ctx.sampleable_vocab, row, &result);
-  return result;
-}
-
-void Sampler::Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob,
-                       std::vector<TokenLogprob>* top) {
-  row_->Logprobs(logits, token, k, token_logprob, top);
 }
 
 }  // namespace kaon

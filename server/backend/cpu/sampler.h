@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "server/backend/sampling.h"
-#include "server/engine/sampling_params.h"
 
 namespace kaon {
 
@@ -54,6 +53,8 @@ class CpuSampler {
     double cutoff_scale = 1.0;  // > 1 raises the candidate cut-off (more fallbacks)
     int32_t topk_slack = 256;  // extra top-k candidates held before compacting
     bool baseline_kernels = false;  // SSE2 kernels even where AVX2 runs
+    int32_t flat_candidates = 4096;  // candidates past which a row is bucketed (DrawFlat)
+    int32_t flat_buckets = 2048;     // buckets of a flat row
   };
   void set_tuning_for_test(const Tuning& tuning);
 
@@ -62,43 +63,6 @@ class CpuSampler {
   int32_t sampleable_vocab_;
   kernels::cpu::ThreadPool* pool_;
   std::vector<std::unique_ptr<RowSampler>> threads_;
-};
-
-// Today's per-request API, kept for the engine until it moves to CpuSampler.
-struct SampleContext {
-  const SamplingParams* params;
-  uint64_t seed;                        // resolved seed
-  int64_t output_position;              // index of the token being sampled among this request's outputs
-  int32_t sample_index = 0;             // for n>1 children (Philox counter word)
-  std::span<const int32_t> prompt_ids;
-  std::span<const int32_t> output_ids;  // tokens generated so far
-  std::span<const int32_t> eos_ids;     // ignored if ignore_eos; masked while under min_tokens
-  // Ids >= this (tokenizer vocab < model vocab_size, e.g. Qwen2.5 151665 vs
-  // 152064) are never sampled. Must be in [1, vocab_size]; checked.
-  int32_t sampleable_vocab;
-};
-
-// One row at a time over the CpuSampler row pipeline. One per engine thread;
-// not thread-safe.
-class Sampler {
- public:
-  explicit Sampler(int64_t vocab_size);
-  ~Sampler();
-
-  int64_t vocab_size() const { return vocab_size_; }
-
-  // `logits` holds vocab_size raw values (not modified).
-  SampleResult Sample(const float* logits, const SampleContext& ctx);
-
-  // As CpuSampler::Logprobs.
-  void Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob,
-                std::vector<TokenLogprob>* top);
-
- private:
-  int64_t vocab_size_;
-  std::unique_ptr<RowSampler> row_;
-  std::vector<float> copy_;      // the row pipeline works in place
-  std::vector<int32_t> banned_;  // eos + stop ids under min_tokens
 };
 
 }  // namespace kaon
