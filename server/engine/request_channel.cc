@@ -17,12 +17,13 @@ void RequestChannel::Merge(RequestOutput& into, RequestOutput&& more) {
 }
 
 void RequestChannel::SetNotify(std::function<void()> notify) {
+  auto shared = notify ? std::make_shared<const std::function<void()>>(std::move(notify)) : nullptr;
   std::lock_guard<std::mutex> lock(mu_);
-  notify_ = std::move(notify);
+  notify_ = std::move(shared);
 }
 
 void RequestChannel::Push(RequestOutput event) {
-  std::function<void()> notify;
+  std::shared_ptr<const std::function<void()>> notify;
   {
     std::lock_guard<std::mutex> lock(mu_);
     notify = notify_;
@@ -33,7 +34,7 @@ void RequestChannel::Push(RequestOutput event) {
         if (same_choice(*it)) {
           Merge(*it, std::move(event));
           cv_.notify_one();
-          if (notify) notify();
+          if (notify) (*notify)();
           return;
         }
       }
@@ -41,7 +42,7 @@ void RequestChannel::Push(RequestOutput event) {
     pending_.push_back(std::move(event));
   }
   cv_.notify_one();
-  if (notify) notify();
+  if (notify) (*notify)();
 }
 
 RequestOutput RequestChannel::Pop() {

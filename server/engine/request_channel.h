@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -37,7 +38,10 @@ class RequestChannel {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<RequestOutput> pending_;
-  std::function<void()> notify_;  // guarded by mu_; copied out to call
+  // Guarded by mu_; the pointer is copied out to call it, outside the lock.
+  // Shared rather than a std::function copied per Push: a callback capturing
+  // more than the small-buffer size would allocate on every token.
+  std::shared_ptr<const std::function<void()>> notify_;
 };
 
 }  // namespace kaon
