@@ -8,7 +8,7 @@
 #include "models/random_weights.h"
 #include "server/common/status.h"
 #include "server/backend/cpu/cpu_backend.h"
-#include "server/backend/device.h"
+#include "server/engine/device.h"
 #include "server/backend/memory_plan.h"
 
 namespace kaon {

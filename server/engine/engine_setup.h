@@ -26,7 +26,7 @@ struct EngineOptions {
   // --load-format dummy: random weights of the config's shapes, generated in
   // memory (no safetensors needed), for benchmarks and tests.
   bool dummy_weights = false;
-  std::string device = "cpu";  // cpu | cuda | auto (see server/backend/device.h)
+  std::string device = "cpu";  // cpu | cuda | auto (see server/engine/device.h)
   std::string dtype = "auto";  // auto | float32 | bfloat16 | float16
   // On a device without --num-kv-blocks: the share of its memory kaon plans
   // for (weights + activations + KV cache), as vLLM's flag.

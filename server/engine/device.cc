@@ -1,4 +1,4 @@
-#include "server/backend/device.h"
+#include "server/engine/device.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
