@@ -42,7 +42,7 @@ void BM_ScheduleAndUpdate512(benchmark::State& state) {
   while (scheduler.num_waiting() > 0) {
     auto out = scheduler.Schedule();
     int64_t n = 0;
-    for (const auto& s : out.scheduled) n += s.samples();
+    for (const auto& s : out.scheduled) n += s.samples;
     scheduler.Update(out, std::span<const int32_t>(sampled.data(), n));
   }
   for (auto _ : state) {

@@ -368,7 +368,7 @@ void Engine::Step() {
   const SchedulerOutput out = scheduler_->Schedule();
   const double schedule = seconds(t0);
   if (out.empty()) return;
-  absl::StatusOr<const StepOutput*> result = runner_->Execute(out, *kv_);
+  absl::StatusOr<const StepOutput*> result = runner_->Execute(out);
   const RunnerTimings& rt = runner_->timings();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -396,7 +396,7 @@ void Engine::Step() {
     }
     // A failed step fails only the requests in it; the engine goes on.
     for (const ScheduledRequest& s : out.scheduled) {
-      if (std::unique_ptr<Request> r = scheduler_->Abort(s.request->id)) Finish(std::move(r), error);
+      if (std::unique_ptr<Request> r = scheduler_->Abort(s.id)) Finish(std::move(r), error);
     }
     return;
   }
@@ -404,14 +404,14 @@ void Engine::Step() {
 
   t0 = Clock::now();
   for (const auto& [index, entries] : step.prompt_logprobs) {
-    Request* r = out.scheduled[index].request;
+    Request* r = scheduler_->Find(out.scheduled[index].id);
     r->prompt_logprobs.insert(r->prompt_logprobs.end(), entries.begin(), entries.end());
   }
-  // samples() reads the request's counters, which Update advances: collect
-  // the sampling requests first.
+  // Update hands finished requests back (their events go out below): look
+  // the sampling requests up first.
   sampling_.clear();
   for (const ScheduledRequest& s : out.scheduled) {
-    if (s.samples()) sampling_.push_back(s.request);
+    if (s.samples) sampling_.push_back(scheduler_->Find(s.id));
   }
   std::vector<std::unique_ptr<Request>> finished = scheduler_->Update(out, step.sampled);
   const double update = seconds(t0);

@@ -45,20 +45,49 @@ void ModelRunner::Release(int64_t request_id) {
   slots_.erase(it);
 }
 
-absl::Status ModelRunner::BuildBatch(const SchedulerOutput& out, const KvCacheManager& kv) {
+absl::Status ModelRunner::AddNewRequests(const SchedulerOutput& out) {
+  for (const NewRequestData& n : out.new_requests) {
+    auto [it, inserted] = slots_.try_emplace(n.id);
+    if (!inserted) return absl::InternalError(absl::StrCat("request ", n.id, " is new to the runner twice"));
+    if (free_rows_.empty()) {
+      slots_.erase(it);
+      return absl::InternalError("more running sequences than batch slots");
+    }
+    Slot& slot = it->second;
+    slot.row = free_rows_.back();
+    free_rows_.pop_back();
+    // Room for every token it can reach: no reallocation while it decodes.
+    slot.tokens.reserve(static_cast<size_t>(
+        std::min<int64_t>(capacity_.max_model_len, static_cast<int64_t>(n.token_ids.size()) + n.params.max_tokens)));
+    slot.tokens.assign(n.token_ids.begin(), n.token_ids.end());
+    slot.num_prompt_tokens = n.num_prompt_tokens;
+    slot.params = n.params;
+    slot.seed = n.seed;
+    slot.sample_index = n.sample_index;
+    slot.num_prompt_logprobs = n.num_prompt_logprobs;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelRunner::BuildBatch(const SchedulerOutput& out) {
   const int64_t num_seqs = static_cast<int64_t>(out.scheduled.size());
   if (num_seqs > capacity_.max_num_seqs) {
     return absl::InvalidArgumentError(absl::StrCat("step has ", num_seqs, " sequences, more than max_num_seqs ",
                                                    capacity_.max_num_seqs));
   }
+  KAON_RETURN_IF_ERROR(AddNewRequests(out));
   const int64_t bs = capacity_.block_size;
   int64_t n = 0, num_logits = 0, max_len = 0, new_block_entries = 0;
   query_start_loc_[0] = 0;
+  step_slots_.clear();
   for (int64_t s = 0; s < num_seqs; ++s) {
     const ScheduledRequest& sched = out.scheduled[s];
-    const Request& r = *sched.request;
+    auto it = slots_.find(sched.id);
+    if (it == slots_.end()) return absl::InternalError(absl::StrCat("request ", sched.id, " is unknown to the runner"));
+    Slot& slot = it->second;
+    step_slots_.push_back(&slot);
     const int64_t q_len = sched.num_new_tokens;
-    const int64_t len = r.num_computed_tokens + q_len;
+    const int64_t len = sched.num_computed_tokens + q_len;
     if (q_len <= 0) return absl::InvalidArgumentError("a scheduled sequence has no new tokens");
     if (n + q_len > capacity_.max_num_batched_tokens) {
       return absl::InvalidArgumentError(absl::StrCat("step has more than max_num_batched_tokens ",
@@ -68,31 +97,31 @@ absl::Status ModelRunner::BuildBatch(const SchedulerOutput& out, const KvCacheMa
       return absl::InvalidArgumentError(
           absl::StrCat("sequence of ", len, " tokens exceeds max_model_len ", capacity_.max_model_len));
     }
-    const std::span<const int32_t> blocks = kv.Blocks(r.id);
-    const int64_t blocks_needed = (len + bs - 1) / bs;
-    if (static_cast<int64_t>(blocks.size()) < blocks_needed) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sequence of ", len, " tokens has only ", blocks.size(), " KV blocks"));
+    if (len > static_cast<int64_t>(slot.tokens.size())) {
+      return absl::InternalError(absl::StrCat("request ", sched.id, " scheduled to ", len, " tokens but the runner has ",
+                                              slot.tokens.size()));
     }
-    auto [it, inserted] = slots_.try_emplace(r.id);
-    if (inserted) {
-      if (free_rows_.empty()) return absl::InternalError("more running sequences than batch slots");
-      it->second.row = free_rows_.back();
-      free_rows_.pop_back();
-    }
-    Slot& slot = it->second;
-    int32_t* table = block_table_.data() + static_cast<int64_t>(slot.row) * max_blocks_per_seq_;
     // A request's block list only grows while it holds its slot: append the
     // new ids (a decode adds one every block_size steps).
-    if (blocks_needed > slot.blocks_written) {
-      std::copy(blocks.begin() + slot.blocks_written, blocks.begin() + blocks_needed, table + slot.blocks_written);
-      new_block_entries += blocks_needed - slot.blocks_written;
-      slot.blocks_written = blocks_needed;
+    const int64_t num_new_blocks = sched.block_ids_end - sched.block_ids_begin;
+    if (sched.block_ids_begin < 0 || num_new_blocks < 0 ||
+        sched.block_ids_end > static_cast<int64_t>(out.block_ids.size()) ||
+        slot.num_blocks + num_new_blocks > max_blocks_per_seq_) {
+      return absl::InvalidArgumentError(absl::StrCat("request ", sched.id, " has a bad block id range"));
+    }
+    int32_t* table = block_table_.data() + static_cast<int64_t>(slot.row) * max_blocks_per_seq_;
+    std::copy(out.block_ids.begin() + sched.block_ids_begin, out.block_ids.begin() + sched.block_ids_end,
+              table + slot.num_blocks);
+    slot.num_blocks += num_new_blocks;
+    new_block_entries += num_new_blocks;
+    if (slot.num_blocks < (len + bs - 1) / bs) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence of ", len, " tokens has only ", slot.num_blocks, " KV blocks"));
     }
     block_table_rows_[s] = slot.row;
-    const int32_t* tokens = r.tokens.data() + r.num_computed_tokens;
+    const int32_t* tokens = slot.tokens.data() + sched.num_computed_tokens;
     for (int64_t i = 0; i < q_len; ++i) {
-      const int64_t pos = r.num_computed_tokens + i;
+      const int64_t pos = sched.num_computed_tokens + i;
       token_ids_[n + i] = tokens[i];
       positions_[n + i] = static_cast<int32_t>(pos);
       slot_mapping_[n + i] = static_cast<int64_t>(table[pos / bs]) * bs + pos % bs;
@@ -101,21 +130,22 @@ absl::Status ModelRunner::BuildBatch(const SchedulerOutput& out, const KvCacheMa
     query_start_loc_[s + 1] = static_cast<int32_t>(n);
     seq_lens_[s] = static_cast<int32_t>(len);
     max_len = std::max(max_len, len);
-    if (sched.samples()) logits_indices_[num_logits++] = static_cast<int32_t>(n - 1);
+    if (sched.samples) logits_indices_[num_logits++] = static_cast<int32_t>(n - 1);
   }
   // Prompt-logit rows follow the sampling rows.
   int64_t start = 0;
   for (int64_t s = 0; s < num_seqs; ++s) {
     const ScheduledRequest& sched = out.scheduled[s];
-    const Request& r = *sched.request;
-    const int64_t from = r.num_computed_tokens;
-    const int64_t rows = r.PromptLogitRows(from, from + sched.num_new_tokens);
+    const Slot& slot = *step_slots_[s];
+    const int64_t from = sched.num_computed_tokens;
+    const int64_t rows = PromptLogitRows(slot.params, slot.num_prompt_logprobs, slot.num_prompt_tokens, from,
+                                         from + sched.num_new_tokens);
     if (rows > 0) {
       if (num_logits + rows > static_cast<int64_t>(logits_indices_.size())) {
         return absl::InvalidArgumentError(absl::StrCat("step asks for more than ", capacity_.max_prompt_logprob_rows,
                                                        " prompt-logit rows"));
       }
-      const int64_t begin = std::max<int64_t>(from, static_cast<int64_t>(r.prompt_logprobs.size())) - from;
+      const int64_t begin = std::max<int64_t>(from, slot.num_prompt_logprobs) - from;
       for (int64_t i = 0; i < rows; ++i) logits_indices_[num_logits++] = static_cast<int32_t>(start + begin + i);
     }
     start += sched.num_new_tokens;
@@ -143,22 +173,23 @@ void ModelRunner::BuildSamplingRows(const SchedulerOutput& out) {
   banned_.clear();
   // Banned ids first, so the spans into banned_ stay valid.
   banned_ranges_.clear();
-  for (const ScheduledRequest& sched : out.scheduled) {
-    if (!sched.samples()) continue;
-    const Request& r = *sched.request;
+  for (size_t s = 0; s < out.scheduled.size(); ++s) {
+    if (!out.scheduled[s].samples) continue;
+    const Slot& slot = *step_slots_[s];
     const size_t begin = banned_.size();
-    AppendBannedIds(r.params, r.num_output_tokens(), eos_ids_, &banned_);
+    AppendBannedIds(slot.params, static_cast<int64_t>(slot.tokens.size()) - slot.num_prompt_tokens, eos_ids_,
+                    &banned_);
     banned_ranges_.emplace_back(begin, banned_.size());
   }
   size_t k = 0;
-  for (const ScheduledRequest& sched : out.scheduled) {
-    if (!sched.samples()) continue;
-    const Request& r = *sched.request;
+  for (size_t s = 0; s < out.scheduled.size(); ++s) {
+    if (!out.scheduled[s].samples) continue;
+    const Slot& slot = *step_slots_[s];
+    const std::span<const int32_t> tokens(slot.tokens);
     const auto [b0, b1] = banned_ranges_[k++];
-    rows_.push_back(MakeSamplingRow(
-        r.params, r.seed, r.sample_index, std::span<const int32_t>(r.tokens.data(), r.num_prompt_tokens),
-        std::span<const int32_t>(r.tokens.data() + r.num_prompt_tokens, r.num_output_tokens()),
-        std::span<const int32_t>(banned_.data() + b0, b1 - b0)));
+    rows_.push_back(MakeSamplingRow(slot.params, slot.seed, slot.sample_index, tokens.first(slot.num_prompt_tokens),
+                                    tokens.subspan(slot.num_prompt_tokens),
+                                    std::span<const int32_t>(banned_.data() + b0, b1 - b0)));
   }
 }
 
@@ -167,27 +198,38 @@ absl::Status ModelRunner::CollectPromptLogprobs(const SchedulerOutput& out) {
   int64_t row = static_cast<int64_t>(rows_.size());  // prompt rows follow the sampling rows
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     const ScheduledRequest& sched = out.scheduled[i];
-    const Request& r = *sched.request;
-    const int64_t from = r.num_computed_tokens;
-    const int64_t rows = r.PromptLogitRows(from, from + sched.num_new_tokens);
+    Slot& slot = *step_slots_[i];
+    const int64_t from = sched.num_computed_tokens;
+    const int64_t rows = PromptLogitRows(slot.params, slot.num_prompt_logprobs, slot.num_prompt_tokens, from,
+                                         from + sched.num_new_tokens);
     if (rows == 0) continue;
-    const int64_t first = std::max<int64_t>(from, static_cast<int64_t>(r.prompt_logprobs.size()));
+    const int64_t first = std::max<int64_t>(from, slot.num_prompt_logprobs);
     std::vector<SampleResult> entries(rows);
     for (int64_t k = 0; k < rows; ++k, ++row) {
       SampleResult& lp = entries[k];
-      lp.token = r.tokens[first + k + 1];
-      KAON_RETURN_IF_ERROR(model_.Logprobs(row, lp.token, r.params.prompt_logprobs, &lp.logprob, &lp.top));
+      lp.token = slot.tokens[first + k + 1];
+      KAON_RETURN_IF_ERROR(model_.Logprobs(row, lp.token, slot.params.prompt_logprobs, &lp.logprob, &lp.top));
     }
+    slot.num_prompt_logprobs = first + rows;
     output_.prompt_logprobs.emplace_back(i, std::move(entries));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<const StepOutput*> ModelRunner::Execute(const SchedulerOutput& out, const KvCacheManager& kv) {
+// The runner's copy of each sampling request's tokens grows by its sampled
+// id, so the next step's decode input comes from here, not from the scheduler.
+void ModelRunner::AppendSampled(const SchedulerOutput& out) {
+  size_t k = 0;
+  for (size_t s = 0; s < out.scheduled.size(); ++s) {
+    if (out.scheduled[s].samples) step_slots_[s]->tokens.push_back(output_.sampled[k++]);
+  }
+}
+
+absl::StatusOr<const StepOutput*> ModelRunner::Execute(const SchedulerOutput& out) {
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t id : out.freed) Release(id);
   for (int64_t id : out.preempted) Release(id);
-  KAON_RETURN_IF_ERROR(BuildBatch(out, kv));
+  KAON_RETURN_IF_ERROR(BuildBatch(out));
   BuildSamplingRows(out);
   timings_.prepare = SecondsSince(t0);
 
@@ -203,6 +245,7 @@ absl::StatusOr<const StepOutput*> ModelRunner::Execute(const SchedulerOutput& ou
   if (!rows_.empty()) KAON_RETURN_IF_ERROR(model_.Sample(sampleable_vocab_, rows_, output_.samples.data()));
   output_.sampled.clear();
   for (const SampleResult& s : output_.samples) output_.sampled.push_back(s.token);
+  AppendSampled(out);
   timings_.sample = SecondsSince(t0);
   return &output_;
 }

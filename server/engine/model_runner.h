@@ -1,15 +1,25 @@
-// The runner owns the batch: it turns a SchedulerOutput into one flattened
-// step in persistent, max-capacity host buffers (token ids, positions, slot
-// mapping, cu_seqlens, seq lens, logits rows, the sampling table), runs the
-// model and samples behind the backend, and returns the sampled ids.
+// The runner owns the batch: it turns a SchedulerOutput (plain data) into one
+// flattened step in persistent, max-capacity host buffers (token ids,
+// positions, slot mapping, cu_seqlens, seq lens, logits rows, the sampling
+// table), runs the model and samples behind the backend, and returns the
+// sampled ids.
 //
-// Block tables persist across steps: each running request holds a batch slot
-// (a row of the padded table) from its first step until it finishes, is
-// aborted or preempted (SchedulerOutput::freed / preempted), and a step
-// writes only the block ids that are new since the last one — so the
-// metadata a step writes grows with the number of sequences, not with
-// sequences × blocks. Building a step allocates nothing in steady state.
-// Engine thread only.
+// It keeps its own state per request, built from the scheduler's deltas:
+// NewRequestData when a request first runs (or resumes after preemption),
+// then only new block ids and counts. Each running request holds a batch
+// slot (a row of the padded block table) until it finishes, is aborted or
+// preempted (SchedulerOutput::freed / preempted); a step writes only the
+// block ids that are new — so the metadata a step writes grows with the
+// number of sequences, not with sequences × blocks. The runner appends the
+// ids it samples to its own copy of each request's tokens.
+//
+// Contract for overlapping steps: Execute(N + 1) reads only its
+// SchedulerOutput and the runner's state — never the scheduler's Update of
+// step N — so a device backend can keep step N's sampled ids on the device,
+// feed them to step N + 1 and launch it before N's ids reach the host.
+// (Today's backends return the ids at once; the engine still updates
+// before scheduling again.) Building a step allocates nothing in steady state
+// beyond a new request's state. Engine thread only.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +32,6 @@
 #include "server/backend/batch.h"
 #include "server/backend/capacity.h"
 #include "server/backend/causal_lm.h"
-#include "server/engine/kv_cache_manager.h"
 #include "server/engine/scheduler.h"
 
 namespace kaon {
@@ -50,7 +59,7 @@ class ModelRunner {
 
   // Runs one step. The output is valid until the next Execute. On error the
   // step's requests keep their slots until the scheduler frees them.
-  absl::StatusOr<const StepOutput*> Execute(const SchedulerOutput& out, const KvCacheManager& kv);
+  absl::StatusOr<const StepOutput*> Execute(const SchedulerOutput& out);
 
   const Capacity& capacity() const { return capacity_; }
   const RunnerTimings& timings() const { return timings_; }
@@ -63,14 +72,23 @@ class ModelRunner {
   int64_t num_slots_in_use() const { return static_cast<int64_t>(slots_.size()); }
 
  private:
+  // One running request as the runner knows it.
   struct Slot {
-    int32_t row = 0;
-    int64_t blocks_written = 0;
+    int32_t row = 0;                // of the block table
+    int64_t num_blocks = 0;         // block ids written to the row
+    std::vector<int32_t> tokens;    // prompt, then outputs (the sampled ids appended here)
+    int64_t num_prompt_tokens = 0;
+    SamplingParams params;
+    uint64_t seed = 0;
+    int32_t sample_index = 0;
+    int64_t num_prompt_logprobs = 0;  // prompt-logprob entries produced so far
   };
 
   void Release(int64_t request_id);
-  absl::Status BuildBatch(const SchedulerOutput& out, const KvCacheManager& kv);
+  absl::Status AddNewRequests(const SchedulerOutput& out);
+  absl::Status BuildBatch(const SchedulerOutput& out);
   void BuildSamplingRows(const SchedulerOutput& out);
+  void AppendSampled(const SchedulerOutput& out);
   absl::Status CollectPromptLogprobs(const SchedulerOutput& out);
 
   CausalLM& model_;
@@ -80,6 +98,7 @@ class ModelRunner {
   int64_t max_blocks_per_seq_;
 
   absl::flat_hash_map<int64_t, Slot> slots_;
+  std::vector<Slot*> step_slots_;  // the scheduled requests' slots, in schedule order
   std::vector<int32_t> free_rows_;
 
   std::vector<int32_t> token_ids_, positions_, query_start_loc_, seq_lens_, block_table_, block_table_rows_,

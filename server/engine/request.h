@@ -19,6 +19,16 @@ enum class FinishReason { kNone, kStop, kLength, kAbort };
 
 const char* FinishReasonName(FinishReason r);  // "stop", "length", "abort"
 
+// Positions in [from, to) whose logits still give a prompt logprob, when
+// `done` entries exist (entry j is for prompt token j + 1).
+inline int64_t PromptLogitRows(const SamplingParams& params, int64_t done, int64_t num_prompt_tokens, int64_t from,
+                               int64_t to) {
+  if (params.prompt_logprobs < 0) return 0;
+  const int64_t begin = std::max<int64_t>(from, done);
+  const int64_t end = std::min<int64_t>(to, num_prompt_tokens - 1);
+  return std::max<int64_t>(0, end - begin);
+}
+
 struct Request {
   int64_t id = 0;
   int32_t sample_index = 0;  // n > 1: which choice this child is
@@ -39,11 +49,14 @@ struct Request {
 
   // Positions in [from, to) whose logits still give a prompt logprob.
   int64_t PromptLogitRows(int64_t from, int64_t to) const {
-    if (params.prompt_logprobs < 0) return 0;
-    const int64_t begin = std::max<int64_t>(from, static_cast<int64_t>(prompt_logprobs.size()));
-    const int64_t end = std::min<int64_t>(to, num_prompt_tokens - 1);
-    return std::max<int64_t>(0, end - begin);
+    return kaon::PromptLogitRows(params, static_cast<int64_t>(prompt_logprobs.size()), num_prompt_tokens, from, to);
   }
+
+  // Scheduler bookkeeping of what the model runner holds: whether it has
+  // seen the request since its (re)admission, and how many of its block ids
+  // it was sent.
+  bool in_runner = false;
+  int64_t num_blocks_sent = 0;
 
   RequestStatus status = RequestStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;

@@ -95,13 +95,17 @@ void Scheduler::Preempt(size_t index, SchedulerOutput* out) {
   Request* r = running_[index];
   running_.erase(running_.begin() + static_cast<ptrdiff_t>(index));
   // A victim already given tokens this step gives them back.
+  // (Victims are running requests, which the runner already knows: no
+  // NewRequestData to take back; their block ids stay unread in block_ids.)
   auto it = std::find_if(out->scheduled.begin(), out->scheduled.end(),
-                         [r](const ScheduledRequest& s) { return s.request == r; });
+                         [r](const ScheduledRequest& s) { return s.id == r->id; });
   if (it != out->scheduled.end()) {
     out->num_scheduled_tokens -= it->num_new_tokens;
     out->scheduled.erase(it);
   }
   kv_->Free(r->id);
+  r->in_runner = false;
+  r->num_blocks_sent = 0;
   r->status = RequestStatus::kPreempted;
   r->num_computed_tokens = 0;  // recompute: its outputs become part of the next prefill
   ++r->num_preemptions;
@@ -124,6 +128,37 @@ int64_t Scheduler::FitPromptLogits(const Request* r, int64_t num_new, int64_t* b
   const int64_t fitted = first_row + *budget - from;
   *budget = 0;
   return fitted;
+}
+
+void Scheduler::Emit(Request* r, int64_t num_new, SchedulerOutput* out) {
+  ScheduledRequest s;
+  s.id = r->id;
+  s.num_computed_tokens = r->num_computed_tokens;
+  s.num_new_tokens = num_new;
+  s.samples = r->num_computed_tokens + num_new == r->num_tokens();
+  const std::span<const int32_t> blocks = kv_->Blocks(r->id);
+  s.block_ids_begin = static_cast<int64_t>(out->block_ids.size());
+  out->block_ids.insert(out->block_ids.end(), blocks.begin() + r->num_blocks_sent, blocks.end());
+  s.block_ids_end = static_cast<int64_t>(out->block_ids.size());
+  r->num_blocks_sent = static_cast<int64_t>(blocks.size());
+  if (!r->in_runner) {
+    NewRequestData& n = out->new_requests.emplace_back();
+    n.id = r->id;
+    n.token_ids = r->tokens;
+    n.num_prompt_tokens = r->num_prompt_tokens;
+    n.params = r->params;
+    n.seed = r->seed;
+    n.sample_index = r->sample_index;
+    n.num_prompt_logprobs = static_cast<int64_t>(r->prompt_logprobs.size());
+    r->in_runner = true;
+  }
+  out->scheduled.push_back(s);
+  out->num_scheduled_tokens += num_new;
+}
+
+Request* Scheduler::Find(int64_t id) const {
+  auto it = requests_.find(id);
+  return it == requests_.end() ? nullptr : it->second.get();
 }
 
 SchedulerOutput Scheduler::Schedule() {
@@ -153,8 +188,7 @@ SchedulerOutput Scheduler::Schedule() {
       if (victim < i) --i;  // an earlier (already scheduled) request left
     }
     if (!scheduled) continue;  // r itself was preempted; index i now holds the next one
-    out.scheduled.push_back({r, num_new});
-    out.num_scheduled_tokens += num_new;
+    Emit(r, num_new, &out);
     budget -= num_new;
     ++i;
   }
@@ -182,8 +216,7 @@ SchedulerOutput Scheduler::Schedule() {
     if (r->num_cached_tokens < 0) r->num_cached_tokens = hit.num_tokens;
     r->status = RequestStatus::kRunning;
     running_.push_back(r);
-    out.scheduled.push_back({r, num_new});
-    out.num_scheduled_tokens += num_new;
+    Emit(r, num_new, &out);
     budget -= num_new;
   }
   return out;
@@ -214,11 +247,11 @@ std::vector<std::unique_ptr<Request>> Scheduler::Update(const SchedulerOutput& o
   std::vector<std::unique_ptr<Request>> finished;
   size_t next_sample = 0;
   for (const ScheduledRequest& s : out.scheduled) {
-    Request* r = s.request;
-    const bool samples = s.samples();
+    Request* r = Find(s.id);
+    KAON_CHECK(r != nullptr) << "scheduled request " << s.id << " is gone";
     r->num_computed_tokens += s.num_new_tokens;
     kv_->CacheComputedBlocks(r->id, r->tokens, r->num_computed_tokens);
-    if (!samples) continue;
+    if (!s.samples) continue;
     KAON_CHECK(next_sample < sampled.size()) << "fewer sampled tokens than sampling requests";
     const int32_t token = sampled[next_sample++];
     r->tokens.push_back(token);

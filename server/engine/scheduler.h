@@ -33,16 +33,39 @@ struct SchedulerConfig {
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;
 };
 
+// A step as plain data, as vLLM v1's NewRequestData / CachedRequestData: ids,
+// counts, token and block ids, copied parameters — no pointers into engine
+// state, so it could be broadcast to other ranks. The model runner keeps
+// its own state per request, built from these deltas.
+
+// A request the runner has not seen since it was admitted or resumed after
+// preemption: everything needed to run it.
+struct NewRequestData {
+  int64_t id = 0;
+  std::vector<int32_t> token_ids;  // prompt, then the outputs so far (a resumed request)
+  int64_t num_prompt_tokens = 0;
+  SamplingParams params;
+  uint64_t seed = 0;
+  int32_t sample_index = 0;
+  int64_t num_prompt_logprobs = 0;  // prompt-logprob entries produced before (kept across preemption)
+};
+
+// One request's share of a step.
 struct ScheduledRequest {
-  Request* request;
-  int64_t num_new_tokens;        // tokens computed this step, from num_computed_tokens on
-  bool samples() const {         // this chunk reaches the end: its last row gives logits
-    return request->num_computed_tokens + num_new_tokens == request->num_tokens();
-  }
+  int64_t id = 0;
+  int64_t num_computed_tokens = 0;  // before this step
+  int64_t num_new_tokens = 0;       // computed this step, from num_computed_tokens on
+  bool samples = false;             // the chunk reaches the last known token: its last row gives logits
+  // The request's KV block ids the runner has not been sent yet (all of them
+  // for a new request): SchedulerOutput::block_ids[block_ids_begin, block_ids_end).
+  int64_t block_ids_begin = 0;
+  int64_t block_ids_end = 0;
 };
 
 struct SchedulerOutput {
   std::vector<ScheduledRequest> scheduled;
+  std::vector<NewRequestData> new_requests;  // those of `scheduled` the runner has not seen
+  std::vector<int32_t> block_ids;            // the scheduled requests' new block ids, back to back
   int64_t num_scheduled_tokens = 0;
   std::vector<int64_t> preempted;  // ids preempted during this step
   // Ids that finished or were aborted since the previous step: the runner
@@ -76,6 +99,9 @@ class Scheduler {
   // Removes a request wherever it is and frees its blocks; null if unknown.
   std::unique_ptr<Request> Abort(int64_t id);
 
+  // The request with this id while the scheduler holds it; null otherwise.
+  Request* Find(int64_t id) const;
+
   void set_eos_ids(std::vector<int32_t> ids) { eos_ids_ = std::move(ids); }
 
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
@@ -93,6 +119,9 @@ class Scheduler {
   // priority value, latest arrival among equals.
   size_t PreemptionVictim() const;
   void Preempt(size_t running_index, SchedulerOutput* out);
+  // Appends r's share of the step: its block ids not yet sent and, the first
+  // time the runner sees it, its NewRequestData.
+  void Emit(Request* r, int64_t num_new, SchedulerOutput* out);
   bool CheckFinished(Request* r, int32_t token);
   // Shrinks num_new so the request's prompt-logit rows fit `*budget` (and
   // charges them); 0 when none fit.

@@ -5,6 +5,8 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/engine/scheduler.h"
@@ -39,8 +41,8 @@ struct Sim {
     std::map<int64_t, int64_t> got;
     std::vector<int32_t> sampled;
     for (const auto& s : last.scheduled) {
-      got[s.request->id] = s.num_new_tokens;
-      if (s.samples()) sampled.push_back(7);
+      got[s.id] = s.num_new_tokens;
+      if (s.samples) sampled.push_back(7);
     }
     for (auto& f : scheduler.Update(last, sampled)) finished.push_back(f->id);
     EXPECT_EQ(kv.CheckInvariants(), "");
@@ -67,7 +69,7 @@ TEST(Scheduler, ChunkedPrefillThenDecodeShareSteps) {
   sim.Add(1, 100, 3);
   // 100 prompt tokens over a 64-token budget: 64, then 36 (+ nothing else).
   EXPECT_EQ(sim.Step(), (std::map<int64_t, int64_t>{{1, 64}}));
-  EXPECT_TRUE(sim.last.scheduled[0].samples() == false);
+  EXPECT_TRUE(sim.last.scheduled[0].samples == false);
   sim.Add(2, 40, 2, 0, /*first_token=*/500);  // no prefix shared with 1
   // Request 1 finishes its prompt (36) and request 2 starts with the rest of the budget (28).
   EXPECT_EQ(sim.Step(), (std::map<int64_t, int64_t>{{1, 36}, {2, 28}}));
@@ -202,7 +204,7 @@ TEST(Scheduler, PromptLogprobRowsAreBudgetedPerStep) {
     auto out = sim.scheduler.Schedule();
     std::vector<int32_t> sampled;
     for (const auto& s : out.scheduled) {
-      if (s.request == raw) {
+      if (s.id == raw->id) {
         chunks.push_back(s.num_new_tokens);
         const int64_t rows = raw->PromptLogitRows(raw->num_computed_tokens, raw->num_computed_tokens + s.num_new_tokens);
         EXPECT_LE(rows, 5);
@@ -210,7 +212,7 @@ TEST(Scheduler, PromptLogprobRowsAreBudgetedPerStep) {
       } else if (step == 0) {
         EXPECT_EQ(s.num_new_tokens, 30);
       }
-      if (s.samples()) sampled.push_back(7);
+      if (s.samples) sampled.push_back(7);
     }
     sim.scheduler.Update(out, sampled);
   }
@@ -253,6 +255,65 @@ TEST(Scheduler, RandomStormKeepsBudgetsAndFinishesEverything) {
     EXPECT_EQ(sim.finished.size(), 300u);
     EXPECT_EQ(sim.kv.num_free_blocks(), 2000);
   }
+}
+
+TEST(Scheduler, PlainDataDeltasRebuildWhatTheRunnerNeeds) {
+  // A mirror that reads only SchedulerOutput (and the ids it "sampled"), as
+  // the model runner does, must hold every request's tokens and block ids
+  // exactly as the scheduler and KV manager do, through preemptions.
+  struct Mirror {
+    std::vector<int32_t> tokens, blocks;
+    int64_t computed = -1;  // -1: new this step (a prefix-cache hit may start it past 0)
+  };
+  std::mt19937_64 rng(9);
+  Sim sim(Config(256, 32, 2048), 120, 16);  // ~4 full-length requests fit: decode growth preempts
+  std::map<int64_t, Mirror> mirror;
+  int64_t next_id = 1, preemptions = 0, admissions = 0;
+  for (int step = 0; step < 40000 && (next_id <= 200 || sim.scheduler.has_work()); ++step) {
+    for (int k = std::uniform_int_distribution<int>(0, 2)(rng); k > 0 && next_id <= 200; --k) {
+      const int64_t prompt = std::uniform_int_distribution<int64_t>(1, 400)(rng);
+      ASSERT_NE(sim.Add(next_id++, prompt, std::uniform_int_distribution<int64_t>(1, 300)(rng)), nullptr);
+    }
+    const SchedulerOutput out = sim.scheduler.Schedule();
+    for (int64_t id : out.freed) mirror.erase(id);
+    for (int64_t id : out.preempted) mirror.erase(id);
+    preemptions += static_cast<int64_t>(out.preempted.size());
+    for (const NewRequestData& n : out.new_requests) {
+      ASSERT_FALSE(mirror.contains(n.id)) << "request " << n.id << " sent as new while the runner holds it";
+      const Request* r = sim.scheduler.Find(n.id);
+      ASSERT_NE(r, nullptr);
+      EXPECT_EQ(n.token_ids, r->tokens);
+      EXPECT_EQ(n.num_prompt_tokens, r->num_prompt_tokens);
+      mirror[n.id].tokens = n.token_ids;
+      ++admissions;
+    }
+    std::vector<int32_t> sampled;
+    for (const ScheduledRequest& s : out.scheduled) {
+      ASSERT_TRUE(mirror.contains(s.id)) << "request " << s.id << " scheduled but never sent";
+      Mirror& m = mirror[s.id];
+      m.blocks.insert(m.blocks.end(), out.block_ids.begin() + s.block_ids_begin, out.block_ids.begin() + s.block_ids_end);
+      const std::span<const int32_t> want = sim.kv.Blocks(s.id);
+      ASSERT_EQ(m.blocks, std::vector<int32_t>(want.begin(), want.end())) << "request " << s.id;
+      if (m.computed >= 0) {
+        EXPECT_EQ(s.num_computed_tokens, m.computed) << "request " << s.id;
+      }
+      m.computed = s.num_computed_tokens + s.num_new_tokens;
+      EXPECT_EQ(s.samples, m.computed == static_cast<int64_t>(m.tokens.size()));
+      if (s.samples) {
+        sampled.push_back(static_cast<int32_t>(3 + step % 5));
+        m.tokens.push_back(sampled.back());
+      }
+    }
+    sim.scheduler.Update(out, sampled);
+    for (const ScheduledRequest& s : out.scheduled) {
+      if (const Request* r = sim.scheduler.Find(s.id)) {
+        EXPECT_EQ(mirror[s.id].tokens, r->tokens);
+      }
+    }
+  }
+  EXPECT_FALSE(sim.scheduler.has_work());
+  EXPECT_GT(preemptions, 0) << "the test must exercise resumption";
+  EXPECT_GT(admissions, 200);  // resumed requests are sent again
 }
 
 }  // namespace
