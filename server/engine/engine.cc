@@ -190,7 +190,7 @@ std::unique_ptr<RequestHandle> Engine::MakeHandle(GenerationRequest request,
   const int64_t prompt = static_cast<int64_t>(request.prompt_ids.size());
   const int32_t candidates = p.num_candidates();
   const uint64_t seed = p.seed ? *p.seed : std::random_device{}();
-  // Children take the ids right after their handle's: id + 1 + index.
+  // One id for the handle (the group) and one per child.
   const int64_t id = next_id_.fetch_add(1 + candidates);
   auto channel = std::make_shared<RequestChannel>();
   std::unique_ptr<RequestHandle> handle(new RequestHandle(this, id, channel, prompt));
@@ -210,6 +210,7 @@ std::unique_ptr<RequestHandle> Engine::MakeHandle(GenerationRequest request,
     auto r = std::make_unique<Request>();
     r->id = id + 1 + i;
     r->sample_index = i;
+    r->first_sibling_id = id + 1;
     r->priority = request.priority;
     r->arrival = next_arrival_.fetch_add(1);
     r->params = child_params;
@@ -218,7 +219,7 @@ std::unique_ptr<RequestHandle> Engine::MakeHandle(GenerationRequest request,
     r->tokens = i + 1 == candidates ? std::move(request.prompt_ids) : request.prompt_ids;
     r->num_prompt_tokens = prompt;
     handle->choices_.push_back({r->id, std::make_unique<OutputProcessor>(*tokenizer_, r->tokens, out_options)});
-    children.emplace_back(std::move(r), Route{channel, i});
+    children.emplace_back(std::move(r), Route{channel, i, id});
   }
   return handle;
 }
@@ -313,24 +314,21 @@ void Engine::Loop() {
     }
     for (auto& [request, route] : inbox) {
       const int64_t id = request->id;
-      routes_[id] = route;
+      auto [it, inserted] = routes_.insert_or_assign(id, route);
+      groups_[route.group].live.push_back(id);
       absl::Status s = scheduler_->Add(std::move(request));
       if (!s.ok()) {
         RequestOutput ev;
         ev.index = route.index;
         ev.error = std::string(s.message());
         route.channel->Push(std::move(ev));
-        routes_.erase(id);
+        DropRoute(it);
       }
     }
     inbox.clear();
-    // A handle id's children are id + 1 + index; later handles' ids follow,
-    // so the index check tells them apart.
     for (int64_t parent : parents) {
-      for (int32_t k = 0; k < SamplingParams::kMaxChoices; ++k) {
-        auto it = routes_.find(parent + 1 + k);
-        if (it != routes_.end() && it->second.index == k) aborts.push_back(parent + 1 + k);
-      }
+      auto g = groups_.find(parent);
+      if (g != groups_.end()) aborts.insert(aborts.end(), g->second.live.begin(), g->second.live.end());
     }
     parents.clear();
     for (int64_t id : aborts) {
@@ -447,7 +445,17 @@ void Engine::Emit(Request* r, const SampleResult* sample, bool with_logprobs) {
     if (r->stop_token) ev.stop_reason = *r->stop_token;
   }
   it->second.channel->Push(std::move(ev));
-  if (r->finished()) routes_.erase(it);
+  if (r->finished()) DropRoute(it);
+}
+
+void Engine::DropRoute(absl::flat_hash_map<int64_t, Route>::iterator it) {
+  auto g = groups_.find(it->second.group);
+  if (g != groups_.end()) {
+    std::vector<int64_t>& live = g->second.live;
+    live.erase(std::remove(live.begin(), live.end(), it->first), live.end());
+    if (live.empty()) groups_.erase(g);
+  }
+  routes_.erase(it);
 }
 
 void Engine::Finish(std::unique_ptr<Request> r, const std::string& error) {
@@ -459,7 +467,7 @@ void Engine::Finish(std::unique_ptr<Request> r, const std::string& error) {
   ev.error = error;
   ev.usage = Usage{r->num_prompt_tokens, r->num_output_tokens(), std::max<int64_t>(0, r->num_cached_tokens)};
   it->second.channel->Push(std::move(ev));
-  routes_.erase(it);
+  DropRoute(it);
 }
 
 double Engine::current_step_seconds() const {

@@ -166,7 +166,13 @@ class Engine {
   friend class RequestHandle;
   struct Route {
     std::shared_ptr<RequestChannel> channel;
-    int32_t index;
+    int32_t index;  // the choice
+    int64_t group;  // the handle's id
+  };
+  // A handle's live choices (n / best_of candidates): aborting the handle's
+  // id aborts them. Ids carry no meaning beyond uniqueness.
+  struct RequestGroup {
+    std::vector<int64_t> live;
   };
 
   Engine() = default;
@@ -179,6 +185,8 @@ class Engine {
   void Step();
   void Emit(Request* r, const SampleResult* sample, bool with_logprobs);
   void Finish(std::unique_ptr<Request> r, const std::string& error = "");
+  // Forgets a child's route and its place in its group.
+  void DropRoute(absl::flat_hash_map<int64_t, Route>::iterator it);
   // Ends every live request (with `error`, or as aborted when empty).
   void FailAll(const std::string& error);
   void PublishStats();
@@ -192,6 +200,7 @@ class Engine {
 
   // Engine-thread state.
   absl::flat_hash_map<int64_t, Route> routes_;
+  absl::flat_hash_map<int64_t, RequestGroup> groups_;
   std::vector<Request*> sampling_;
 
   // Shared with submitters.

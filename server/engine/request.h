@@ -32,6 +32,7 @@ inline int64_t PromptLogitRows(const SamplingParams& params, int64_t done, int64
 struct Request {
   int64_t id = 0;
   int32_t sample_index = 0;  // n > 1: which choice this child is
+  int64_t first_sibling_id = 0;  // choice 0's id (its own for choice 0 and lone requests)
   int32_t priority = 0;      // lower is served first (priority policy)
   uint64_t arrival = 0;      // submission order, ties broken by it
   SamplingParams params;

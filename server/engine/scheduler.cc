@@ -60,7 +60,7 @@ bool Scheduler::WaitsForFirstSibling(const Request* r) const {
   // choice 0 has computed it lets them take its blocks from the prefix cache
   // instead of computing the same prompt n times.
   if (r->sample_index == 0 || r->params.prompt_logprobs >= 0 || !kv_->prefix_caching_enabled()) return false;
-  auto it = requests_.find(r->id - r->sample_index);
+  auto it = requests_.find(r->first_sibling_id);
   if (it == requests_.end()) return false;  // finished or aborted: nothing to wait for
   const Request* first = it->second.get();
   return first->sample_index == 0 && first->num_computed_tokens < first->num_prompt_tokens;
