@@ -185,7 +185,7 @@ void BM_CpuSampler(benchmark::State& state) {
   }
   // The penalties edit history ids in place: saved to be put back.
   std::vector<float> saved(static_cast<size_t>(kRows) * kHistory);
-  kaon::CpuSampler sampler(kVocab, static_cast<int32_t>(kVocab), &Pool());
+  kaon::CpuSampler sampler(kVocab, &Pool());
   std::vector<kaon::SampleResult> out(kRows);
   int64_t iter = 0;
   double total = 0.0;
@@ -198,7 +198,7 @@ void BM_CpuSampler(benchmark::State& state) {
     }
     for (auto& row : rows) row.output_position = iter;
     const auto t0 = std::chrono::steady_clock::now();
-    sampler.Sample(batch.data(), rows, out.data());
+    sampler.Sample(batch.data(), static_cast<int32_t>(kVocab), rows, out.data());
     const double s = Seconds(t0);
     state.SetIterationTime(s);
     total += s;

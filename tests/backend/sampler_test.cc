@@ -51,18 +51,15 @@ class RequestSampler {
     AppendBannedIds(*ctx.params, ctx.output_position, ctx.eos_ids, &banned_);
     SamplingRow row = MakeSamplingRow(*ctx.params, ctx.seed, ctx.sample_index, ctx.prompt_ids, ctx.output_ids, banned_);
     row.output_position = ctx.output_position;
-    if (sampler_ == nullptr || sampleable_ != ctx.sampleable_vocab) {
-      sampler_ = std::make_unique<CpuSampler>(vocab_, ctx.sampleable_vocab, nullptr);
-      sampleable_ = ctx.sampleable_vocab;
-    }
+    if (sampler_ == nullptr) sampler_ = std::make_unique<CpuSampler>(vocab_, nullptr);
     std::copy(logits, logits + vocab_, copy_.begin());  // Sample works in place
     SampleResult out;
-    sampler_->Sample(copy_.data(), std::span<const SamplingRow>(&row, 1), &out);
+    sampler_->Sample(copy_.data(), ctx.sampleable_vocab, std::span<const SamplingRow>(&row, 1), &out);
     return out;
   }
 
   void Logprobs(const float* logits, int32_t token, int32_t k, float* token_logprob, std::vector<TokenLogprob>* top) {
-    if (sampler_ == nullptr) sampler_ = std::make_unique<CpuSampler>(vocab_, static_cast<int32_t>(vocab_), nullptr);
+    if (sampler_ == nullptr) sampler_ = std::make_unique<CpuSampler>(vocab_, nullptr);
     sampler_->Logprobs(logits, token, k, token_logprob, top);
   }
 
@@ -71,7 +68,6 @@ class RequestSampler {
   std::vector<float> copy_;
   std::vector<int32_t> banned_;
   std::unique_ptr<CpuSampler> sampler_;
-  int32_t sampleable_ = 0;
 };
 
 // A context for `params` with no history, whole vocab sampleable.
@@ -706,11 +702,11 @@ Batch MakeBatch(std::mt19937_64& rng, unsigned f, int rows, int32_t min_vocab, i
 }
 
 std::vector<SampleResult> RunBatch(const Batch& b, kernels::cpu::ThreadPool* pool, const CpuSampler::Tuning& tuning = {}) {
-  CpuSampler sampler(b.vocab, b.n, pool);
+  CpuSampler sampler(b.vocab, pool);
   sampler.set_tuning_for_test(tuning);
   std::vector<float> scratch = b.logits;  // Sample overwrites it
   std::vector<SampleResult> out(b.table.size());
-  sampler.Sample(scratch.data(), b.table, out.data());
+  sampler.Sample(scratch.data(), b.n, b.table, out.data());
   return out;
 }
 
@@ -860,6 +856,17 @@ TEST(CpuSamplerTest, SamplingWeightIsExpWithinTwoUlp) {
   EXPECT_EQ(SamplingWeight(NAN, 3.0f, 1.0f), 0.0f);
 }
 
+TEST(CpuSamplerTest, ScratchBytesPlanMatchesTheBuffers) {
+  for (int64_t vocab : {1, 512, 128256, 152064}) {
+    for (int threads : {1, 2}) {
+      kernels::cpu::ThreadPool pool(threads);
+      const CpuSampler sampler(vocab, threads > 1 ? &pool : nullptr);
+      EXPECT_EQ(sampler.scratch_bytes(), CpuSampler::ScratchBytes(vocab, threads)) << vocab << " x " << threads;
+    }
+  }
+  EXPECT_GT(CpuSampler::ScratchBytes(128256, 1), 128256 * 20);  // it is not small at Llama 3's vocabulary
+}
+
 TEST(CpuSamplerTest, BaselineKernelsGiveIdenticalResults) {
   // The SSE2 and AVX2 builds of the row kernels must agree bit for bit.
   CpuSampler::Tuning baseline, flat, flat_baseline;
@@ -911,12 +918,12 @@ TEST(CpuSamplerTest, RowsGiveTheSameTokenAloneAndInABatch) {
     const Batch b = MakeBatch(rng, rep % 2 ? all : kTemperature | kTopP, 64, 500, 3000);
     for (kernels::cpu::ThreadPool* pool : {static_cast<kernels::cpu::ThreadPool*>(nullptr), &TwoThreads()}) {
       const std::vector<SampleResult> batched = RunBatch(b, pool);
-      CpuSampler alone(b.vocab, b.n, pool);
+      CpuSampler alone(b.vocab, pool);
       for (size_t i = 0; i < b.table.size(); ++i) {
         std::vector<float> row(b.logits.begin() + static_cast<int64_t>(i) * b.vocab,
                                b.logits.begin() + static_cast<int64_t>(i + 1) * b.vocab);
         SampleResult one;
-        alone.Sample(row.data(), std::span<const SamplingRow>(&b.table[i], 1), &one);
+        alone.Sample(row.data(), b.n, std::span<const SamplingRow>(&b.table[i], 1), &one);
         EXPECT_EQ(one.token, batched[i].token);
         EXPECT_EQ(one.logprob, batched[i].logprob);
       }
@@ -933,7 +940,7 @@ TEST(CpuSamplerTest, PromptLogprobsMatchReference) {
     SamplingRow r;
     r.logprobs = static_cast<int32_t>(rng() % 21);
     const Reference want = ReferenceSample(logits.data(), vocab, vocab, r);  // greedy-free: temperature 1
-    CpuSampler sampler(vocab, vocab, nullptr);
+    CpuSampler sampler(vocab, nullptr);
     const int32_t token = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
     float lp = 0.0f;
     std::vector<TokenLogprob> top = {{1, 1.0f}};

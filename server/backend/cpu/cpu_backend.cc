@@ -33,7 +33,8 @@ CpuBackend::CpuBackend(const CpuBackendOptions& options) : options_(options) {}
 
 int64_t CpuBackend::FixedBytes(const CpuBackendOptions& o) {
   const int64_t threads = ResolveThreads(o.num_threads);
-  return threads * o.max_model_len * static_cast<int64_t>(sizeof(float));
+  return threads * o.max_model_len * static_cast<int64_t>(sizeof(float)) +
+         CpuSampler::ScratchBytes(o.vocab_size, static_cast<int>(threads));
 }
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendOptions& options) {
@@ -45,6 +46,10 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendO
   cpu::UseSingleThreadedBlas();
   KAON_ASSIGN_OR_RETURN(b->attn_scratch_,
                         b->NewFloats(int64_t{b->pool_->num_threads()} * options.max_model_len, "attention scratch"));
+  // Created now, not at the first step, so its scratch is in the plan and
+  // in allocated_bytes() before the KV cache is sized.
+  b->sampler_ = std::make_unique<CpuSampler>(options.vocab_size, b->pool_.get());
+  b->allocated_bytes_ += b->sampler_->scratch_bytes();
   return b;
 }
 
@@ -238,22 +243,13 @@ absl::Status CpuBackend::Sample(Tensor& logits, int32_t sampleable_vocab, std::s
     return absl::InvalidArgumentError(absl::StrCat("sampleable vocabulary ", sampleable_vocab, " not in [1, ",
                                                    logits.cols, "]"));
   }
-  if (sampler_ == nullptr || sampler_vocab_ != sampleable_vocab) {
-    sampler_ = std::make_unique<CpuSampler>(options_.vocab_size, sampleable_vocab, pool_.get());
-    sampler_vocab_ = sampleable_vocab;
-  }
-  sampler_->Sample(F(logits), rows, out);
+  sampler_->Sample(F(logits), sampleable_vocab, rows, out);
   return absl::OkStatus();
 }
 
 absl::Status CpuBackend::Logprobs(const Tensor& logits, int64_t row, int32_t token, int32_t k, float* token_logprob,
                                   std::vector<TokenLogprob>* top) {
   if (row < 0 || row >= logits.rows) return absl::InvalidArgumentError("logprobs row outside the logits");
-  if (sampler_ == nullptr) {
-    sampler_ = std::make_unique<CpuSampler>(options_.vocab_size, static_cast<int32_t>(options_.vocab_size),
-                                            pool_.get());
-    sampler_vocab_ = static_cast<int32_t>(options_.vocab_size);
-  }
   sampler_->Logprobs(F(logits) + row * logits.cols, token, k, token_logprob, top);
   return absl::OkStatus();
 }

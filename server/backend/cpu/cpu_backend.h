@@ -73,7 +73,6 @@ class CpuBackend final : public Backend {
   int64_t rope_positions_ = 0;
   float* attn_scratch_ = nullptr;  // [threads, max_model_len]
   std::unique_ptr<CpuSampler> sampler_;
-  int32_t sampler_vocab_ = 0;
   ForwardBatch batch_;
 };
 

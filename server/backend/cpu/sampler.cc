@@ -492,6 +492,7 @@ KAON_ROW_KERNEL(int64_t, Extract,
 #undef KAON_ROW_KERNEL
 #undef KAON_STRIP
 
+constexpr int32_t kDefaultFlatBuckets = 2048;  // CpuSampler::Tuning::flat_buckets
 constexpr uint8_t kSeen = 1;   // in prompt ∪ output (repetition penalty)
 constexpr uint8_t kSaved = 2;  // raw value saved before an in-place edit
 
@@ -512,6 +513,23 @@ class RowSampler {
         hot_{hot_keys_.data(), hot_ids_.data()} {
     touched_.reserve(vocab);  // at most one entry per distinct id
     saved_.reserve(vocab);
+    mass_.reserve(kDefaultFlatBuckets);
+  }
+
+  // As the constructor sizes the buffers (the memory plan's figure).
+  static int64_t PlannedBytes(int64_t vocab) {
+    return (vocab + 2 * kBlock) * static_cast<int64_t>(sizeof(Cand)) +
+           vocab * static_cast<int64_t>(sizeof(int32_t) + sizeof(uint8_t) + sizeof(int32_t) +
+                                        sizeof(std::pair<int32_t, float>)) +
+           (kChunk + 8) * static_cast<int64_t>(sizeof(float) + sizeof(int32_t)) +
+           kDefaultFlatBuckets * static_cast<int64_t>(sizeof(double));
+  }
+
+  // What the buffers hold now.
+  int64_t Bytes() const {
+    auto bytes = [](const auto& v) { return static_cast<int64_t>(v.capacity() * sizeof(v[0])); };
+    return bytes(cand_) + bytes(counts_) + bytes(flags_) + bytes(touched_) + bytes(saved_) + bytes(hot_keys_) +
+           bytes(hot_ids_) + bytes(mass_);
   }
 
   CpuSampler::Tuning tuning;
@@ -896,13 +914,22 @@ class RowSampler {
 
 // ---------------------------------------------------------------------------
 
-CpuSampler::CpuSampler(int64_t vocab_size, int32_t sampleable_vocab, kernels::cpu::ThreadPool* pool)
-    : vocab_size_(vocab_size), sampleable_vocab_(sampleable_vocab), pool_(pool) {
+CpuSampler::CpuSampler(int64_t vocab_size, kernels::cpu::ThreadPool* pool) : vocab_size_(vocab_size), pool_(pool) {
   KAON_CHECK(vocab_size > 0 && vocab_size <= std::numeric_limits<int32_t>::max()) << vocab_size;
-  KAON_CHECK(sampleable_vocab > 0 && sampleable_vocab <= vocab_size)
-      << "sampleable_vocab " << sampleable_vocab << " not in [1, " << vocab_size << "]";
   const int threads = pool != nullptr ? pool->num_threads() : 1;
   for (int i = 0; i < threads; ++i) threads_.push_back(std::make_unique<RowSampler>(vocab_size));
+}
+
+static_assert(CpuSampler::Tuning{}.flat_buckets == kDefaultFlatBuckets);
+
+int64_t CpuSampler::ScratchBytes(int64_t vocab_size, int num_threads) {
+  return std::max(1, num_threads) * RowSampler::PlannedBytes(vocab_size);
+}
+
+int64_t CpuSampler::scratch_bytes() const {
+  int64_t total = 0;
+  for (const auto& t : threads_) total += t->Bytes();
+  return total;
 }
 
 CpuSampler::~CpuSampler() = default;
@@ -911,19 +938,22 @@ void CpuSampler::set_tuning_for_test(const Tuning& tuning) {
   for (auto& t : threads_) t->tuning = tuning;
 }
 
-void CpuSampler::Sample(float* logits, std::span<const SamplingRow> rows, SampleResult* out) {
+void CpuSampler::Sample(float* logits, int32_t sampleable_vocab, std::span<const SamplingRow> rows, SampleResult* out) {
+  KAON_CHECK(sampleable_vocab > 0 && sampleable_vocab <= vocab_size_)
+      << "sampleable_vocab " << sampleable_vocab << " not in [1, " << vocab_size_ << "]";
   struct Job {
     CpuSampler* self;
     float* logits;
+    int32_t sampleable_vocab;
     std::span<const SamplingRow> rows;
     SampleResult* out;
-  } job{this, logits, rows, out};
+  } job{this, logits, sampleable_vocab, rows, out};
   // One pointer captured: std::function stores it without allocating.
   const Job* j = &job;
   kernels::cpu::ParallelFor(pool_, static_cast<int64_t>(rows.size()), [j](int64_t begin, int64_t end, int t) {
     RowSampler& rs = *j->self->threads_[t];
     for (int64_t i = begin; i < end; ++i) {
-      rs.Sample(j->logits + i * j->self->vocab_size_, j->self->sampleable_vocab_, j->rows[i], &j->out[i]);
+      rs.Sample(j->logits + i * j->self->vocab_size_, j->sampleable_vocab, j->rows[i], &j->out[i]);
     }
   });
 }

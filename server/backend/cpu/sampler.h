@@ -28,18 +28,25 @@ class RowSampler;  // per-thread scratch and the per-row pipeline (sampler.cc)
 // allocate nothing except SampleResult::top. Not thread-safe: one caller.
 class CpuSampler {
  public:
-  // `pool` may be null (rows run on the caller). sampleable_vocab in
-  // [1, vocab_size]; checked.
-  CpuSampler(int64_t vocab_size, int32_t sampleable_vocab, kernels::cpu::ThreadPool* pool);
+  // `pool` may be null (rows run on the caller).
+  CpuSampler(int64_t vocab_size, kernels::cpu::ThreadPool* pool);
   ~CpuSampler();
   CpuSampler(const CpuSampler&) = delete;
   CpuSampler& operator=(const CpuSampler&) = delete;
 
   int64_t vocab_size() const { return vocab_size_; }
 
+  // What a sampler for this vocabulary and thread count holds (per-thread
+  // scratch, sized once), for the memory plan; scratch_bytes() is this
+  // sampler's, from its buffers' actual capacities.
+  static int64_t ScratchBytes(int64_t vocab_size, int num_threads);
+  int64_t scratch_bytes() const;
+
   // `logits` is [rows.size(), vocab_size] and is used as scratch (overwritten
-  // in place by masks and penalties). out[i] is rows[i]'s result.
-  void Sample(float* logits, std::span<const SamplingRow> rows, SampleResult* out);
+  // in place by masks and penalties). Ids >= sampleable_vocab (a padded LM
+  // head) are never drawn; it must be in [1, vocab_size] (checked). out[i] is
+  // rows[i]'s result.
+  void Sample(float* logits, int32_t sampleable_vocab, std::span<const SamplingRow> rows, SampleResult* out);
 
   // log_softmax of raw logits (all vocab_size ids), for prompt logprobs:
   // `token`'s logprob and the top `k` alternatives (cleared first; empty when
@@ -60,7 +67,6 @@ class CpuSampler {
 
  private:
   int64_t vocab_size_;
-  int32_t sampleable_vocab_;
   kernels::cpu::ThreadPool* pool_;
   std::vector<std::unique_ptr<RowSampler>> threads_;
 };

@@ -80,19 +80,13 @@ class CudaDecoderModel : public CausalLM {
   absl::Status Forward(const ForwardBatch& batch) override;
   // Logits come to the host here (the legacy path); the CPU sampler draws.
   absl::Status Sample(int32_t sampleable_vocab, std::span<const SamplingRow> rows, SampleResult* out) override {
-    if (sampler_ == nullptr || sampler_vocab_ != sampleable_vocab) {
-      sampler_ = std::make_unique<CpuSampler>(info_.config.vocab_size, sampleable_vocab, nullptr);
-      sampler_vocab_ = sampleable_vocab;
-    }
-    sampler_->Sample(host_logits_.data(), rows, out);
+    if (sampler_ == nullptr) sampler_ = std::make_unique<CpuSampler>(info_.config.vocab_size, nullptr);
+    sampler_->Sample(host_logits_.data(), sampleable_vocab, rows, out);
     return absl::OkStatus();
   }
   absl::Status Logprobs(int64_t row, int32_t token, int32_t k, float* token_logprob,
                         std::vector<TokenLogprob>* top) override {
-    if (sampler_ == nullptr) {
-      sampler_vocab_ = static_cast<int32_t>(info_.config.vocab_size);
-      sampler_ = std::make_unique<CpuSampler>(info_.config.vocab_size, sampler_vocab_, nullptr);
-    }
+    if (sampler_ == nullptr) sampler_ = std::make_unique<CpuSampler>(info_.config.vocab_size, nullptr);
     sampler_->Logprobs(host_logits_.data() + row * info_.config.vocab_size, token, k, token_logprob, top);
     return absl::OkStatus();
   }
@@ -114,7 +108,6 @@ class CudaDecoderModel : public CausalLM {
   DeviceKvCache<T> kv_;
   std::vector<float> host_logits_;
   std::unique_ptr<CpuSampler> sampler_;
-  int32_t sampler_vocab_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<gpu::GemmHandle> gemm_;
   std::unique_ptr<StepMetadataLayout> layout_;
