@@ -7,13 +7,13 @@
 // ids (and requested logprob rows) come back.
 //
 // Block tables: a persistent padded table [max_num_seqs, max_blocks_per_seq]
-// indexed by the runner's batch slot (ForwardBatch::attn.seq_slots), updated
+// indexed by the runner's batch slot (ForwardBatch::attn.block_table_rows), updated
 // by row deltas: a decode step writes at most one new block id per sequence,
 // so the bytes a step sends grow with the number of sequences, not with
 // sequences × blocks. Both backends use it.
 //
-// Room left for later work: SamplingRow::allowed (structured output) and a
-// per-row adapter index in ForwardBatch (batched LoRA) once adapters exist.
+// Room left for later work: SamplingRow::allowed (structured output) and
+// ForwardBatch::adapter_ids (batched LoRA) once adapters exist.
 //
 // Engine thread only: one step at a time, ops in call order. An op may run
 // asynchronously on a device; Sample() is where the host waits.

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <span>
 
 #include "kernels/cpu/paged_kv.h"
 
@@ -18,19 +17,10 @@ struct ForwardBatch {
   kernels::AttentionMetadata attn;
   int64_t num_logits = 0;
   const int32_t* logits_indices = nullptr;  // rows of the batch whose logits are wanted
-};
-
-// One sequence's share of a step, as a scheduler hands it to the runner: the
-// new tokens (continuing after `num_computed` cached ones) and its block table.
-struct SequenceStep {
-  std::span<const int32_t> new_tokens;
-  int64_t num_computed = 0;
-  std::span<const int32_t> block_ids;
-  bool wants_logits = true;  // the chunk's last row samples the next token
-  // Rows [prompt_logits_begin, prompt_logits_begin + num_prompt_logits) of
-  // this chunk also return logits (prompt logprobs).
-  int64_t prompt_logits_begin = 0;
-  int64_t num_prompt_logits = 0;
+  // Room for batched LoRA: the adapter of each sequence ([attn.num_seqs]).
+  // Always null today (adapters are not supported); a backend that gains
+  // them reads it in Linear, and the prefix cache keys blocks by it.
+  const int32_t* adapter_ids = nullptr;
 };
 
 }  // namespace kaon
