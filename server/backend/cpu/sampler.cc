@@ -525,6 +525,14 @@ class RowSampler {
            kDefaultFlatBuckets * static_cast<int64_t>(sizeof(double));
   }
 
+  // Candidates a top-m collector holds before compacting: slack of at least
+  // m keeps a large k amortised O(vocab) (each compaction halves the buffer);
+  // tests set a fixed slack to force compactions.
+  int64_t TopKCap(int64_t m) const {
+    const int64_t slack = tuning.topk_slack > 0 ? tuning.topk_slack : std::max<int64_t>(256, m);
+    return std::min<int64_t>(vocab_, m + slack);
+  }
+
   // What the buffers hold now.
   int64_t Bytes() const {
     auto bytes = [](const auto& v) { return static_cast<int64_t>(v.capacity() * sizeof(v[0])); };
@@ -564,7 +572,7 @@ class RowSampler {
     int64_t count = 0;
     if (k > 0) {
       const int64_t m = std::min<int64_t>(k, vocab_);
-      Collector c{cand_.data(), m, std::min<int64_t>(vocab_, m + std::max(1, tuning.topk_slack)), kNegInf};
+      Collector c{cand_.data(), m, TopKCap(m), kNegInf};
       max = MaxCollect(avx2_, row, vocab_, nullptr, &c);
       if (c.count > m) c.Full();
       // Fewer than k finite logits: the rest of the top are -inf, lowest ids first.
@@ -673,7 +681,7 @@ class RowSampler {
       // Only the k best can be kept; k + 1 tell whether min_p left more
       // than k (then the reference sums the k best-first, else by id).
       const int64_t m = static_cast<int64_t>(r.top_k) + 1;
-      Collector c{buf, m, std::min<int64_t>(vocab_, m + std::max(1, tuning.topk_slack)), kNegInf};
+      Collector c{buf, m, TopKCap(m), kNegInf};
       max_ = MaxCollect(avx2_, row, n, allowed_, &c);
       if (!std::isfinite(max_)) return Argmax(avx2_, row, n, allowed_);
       if (c.count > m) c.Full();

@@ -58,7 +58,7 @@ class CpuSampler {
   // the result; tests shrink them to drive the rarely taken exact fallbacks.
   struct Tuning {
     double cutoff_scale = 1.0;  // > 1 raises the candidate cut-off (more fallbacks)
-    int32_t topk_slack = 256;  // extra top-k candidates held before compacting
+    int32_t topk_slack = 0;  // extra top-k candidates held before compacting; 0: max(256, k)
     bool baseline_kernels = false;  // SSE2 kernels even where AVX2 runs
     int32_t flat_candidates = 4096;  // candidates past which a row is bucketed (DrawFlat)
     int32_t flat_buckets = 2048;     // buckets of a flat row
