@@ -37,5 +37,10 @@ template KernelStatus Convert<float, __half>(const float*, int64_t, __half*, cud
 template KernelStatus Convert<__nv_bfloat16, float>(const __nv_bfloat16*, int64_t, float*, cudaStream_t);
 template KernelStatus Convert<__half, float>(const __half*, int64_t, float*, cudaStream_t);
 template KernelStatus Convert<float, float>(const float*, int64_t, float*, cudaStream_t);
+template KernelStatus Convert<__nv_bfloat16, __half>(const __nv_bfloat16*, int64_t, __half*, cudaStream_t);
+template KernelStatus Convert<__half, __nv_bfloat16>(const __half*, int64_t, __nv_bfloat16*, cudaStream_t);
+template KernelStatus Convert<__nv_bfloat16, __nv_bfloat16>(const __nv_bfloat16*, int64_t, __nv_bfloat16*,
+                                                            cudaStream_t);
+template KernelStatus Convert<__half, __half>(const __half*, int64_t, __half*, cudaStream_t);
 
 }  // namespace kaon::kernels::gpu

@@ -21,6 +21,14 @@ struct ForwardBatch {
   // Always null today (adapters are not supported); a backend that gains
   // them reads it in Linear, and the prefix cache keys blocks by it.
   const int32_t* adapter_ids = nullptr;
+  // What changed in the persistent block table since the previous step:
+  // (flat index row * max_blocks_per_seq + column, block id) pairs. A backend
+  // that mirrors the table in device memory applies only these (a decode
+  // step adds at most one per sequence) instead of copying the table.
+  // -1: the table changed in ways not listed (the first step, or after a
+  // failed one): copy it whole.
+  int64_t num_block_table_updates = 0;
+  const int32_t* block_table_updates = nullptr;  // [2 * num_block_table_updates]
 };
 
 }  // namespace kaon

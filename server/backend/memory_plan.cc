@@ -109,9 +109,10 @@ int64_t ActivationBytes(const ModelConfig& c, int64_t max_tokens, int64_t max_lo
                             + qkv                        // fused q|k|v
                             + c.num_heads * c.head_dim   // attention output
                             + 3 * c.intermediate_size;   // gate|up and the activation
-  // Logits stay fp32 whatever the activation dtype.
+  // The gathered rows and their logits, in the activation dtype too (a
+  // device sampler converts rows to fp32 in its own scratch).
   return SatAdd(SatMul(SatMul(max_tokens, per_token), act_bytes),
-                SatMul(max_logits, c.hidden_size * act_bytes + c.vocab_size * 4));
+                SatMul(max_logits, (c.hidden_size + c.vocab_size) * act_bytes));
 }
 
 int64_t KvBytesPerBlock(const ModelConfig& c, int64_t block_size, int64_t kv_bytes) {

@@ -20,11 +20,12 @@
 // candidate). Totals are sums of those weights in double.
 #pragma once
 
-#include <bit>
 #include <cstdint>
 #include <span>
 #include <utility>
 #include <vector>
+
+#include "kernels/common/sampling_math.h"
 
 namespace kaon {
 
@@ -48,27 +49,18 @@ struct SampleResult {
 // would overflow the logits.
 inline constexpr float kGreedyTemperature = 1e-5f;
 
+// The most top logprobs a row may ask for (vLLM's default max_logprobs); a
+// device backend sizes its output buffer by it.
+inline constexpr int32_t kMaxSampleTopLogprobs = 20;
+
 // exp((logit - max) * inv_temperature) with Cephes' expf polynomial (within
 // 2 ulp of exp over the range used), 0 where the argument is below -87 (the
 // weight would be under 2^-125) or NaN. No fused multiply-add: the CPU
 // sampler's vector kernels compute the same operations in the same order (the
 // sampler builds with -ffp-contract=off) and a device twin must too.
+// One implementation for host and device: kernels/common/sampling_math.h.
 inline float SamplingWeight(float logit, float max, float inv_temperature) {
-  const float x = (logit - max) * inv_temperature;
-  if (!(x >= -87.0f)) return 0.0f;
-  float fx = x * 1.44269504088896341f;
-  fx = (fx + 12582912.0f) - 12582912.0f;  // round to nearest: 1.5 * 2^23
-  float r = x - fx * 0.693359375f;
-  r = r - fx * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  const int32_t e = (static_cast<int32_t>(fx) + 127) << 23;
-  return p * std::bit_cast<float>(e);
+  return kernels::sampling::SamplingWeight(logit, max, inv_temperature);
 }
 
 // One logits row. Spans point into engine state and stay valid for the call.

@@ -2,9 +2,23 @@
 
 #include "absl/strings/str_cat.h"
 #include "models/random_weights.h"
+#include "models/registry.h"
 #include "server/backend/cuda_plugin.h"
+#include "server/common/status.h"
 
 namespace kaon {
+namespace {
+
+CudaBackendOptions CudaOptions(const ModelInfo& info, const Capacity& capacity, const std::string& dtype) {
+  CudaBackendOptions o;
+  o.dtype = dtype;
+  o.vocab_size = info.config.vocab_size;
+  o.head_dim = info.config.head_dim;
+  o.capacity = capacity;
+  return o;
+}
+
+}  // namespace
 
 absl::StatusOr<DeviceChoice> ConfigureDevice(EngineOptions* options) {
   const std::string& device = options->device;
@@ -19,7 +33,7 @@ absl::StatusOr<DeviceChoice> ConfigureDevice(EngineOptions* options) {
   DeviceChoice choice;
   if (device != "cpu") {
     std::string why_not;
-    const CudaPluginV1* plugin = LoadCudaPlugin(&why_not);
+    const CudaPluginV2* plugin = LoadCudaPlugin(&why_not);
     if (plugin != nullptr && plugin->device_count() == 0) {
       why_not = "no CUDA device is visible (no GPU, or no driver)";
       plugin = nullptr;
@@ -31,22 +45,21 @@ absl::StatusOr<DeviceChoice> ConfigureDevice(EngineOptions* options) {
       choice.device = "cuda";
       choice.dtype = dtype == "auto" ? "bfloat16" : dtype;
       choice.memory_info = plugin->memory_info;
-      if (options->dummy_weights) {
+      choice.fixed_bytes = [plugin, dt = choice.dtype](const ModelInfo& info, const Capacity& capacity) {
+        return plugin->fixed_bytes(CudaOptions(info, capacity, dt));
+      };
+      // kaon's own decoder over the plugin's backend: the plugin knows no model.
+      options->model_loader = [plugin, dt = choice.dtype, dummy = options->dummy_weights](
+                                  const std::string& dir, const ModelInfo& info,
+                                  const Capacity& capacity) -> absl::StatusOr<std::unique_ptr<CausalLM>> {
+        KAON_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
+                              plugin->create_backend(CudaOptions(info, capacity, dt)));
+        if (!dummy) return LoadModel(dir, info, capacity, std::move(backend));
         // Random weights made on the host in (close to) the compute dtype.
-        const DType host = choice.dtype == "float32" ? DType::kF32 : DType::kBF16;
-        options->model_loader = [plugin, dt = choice.dtype, host](const std::string&, const ModelInfo& info,
-                                                                  const Capacity& capacity)
-            -> absl::StatusOr<std::unique_ptr<CausalLM>> {
-          absl::StatusOr<std::unique_ptr<WeightStore>> store = RandomWeightStore(info, 0, host);
-          if (!store.ok()) return store.status();
-          return plugin->load_model_from_store(**store, info, capacity, dt);
-        };
-      } else {
-        options->model_loader = [plugin, dt = choice.dtype](const std::string& dir, const ModelInfo& info,
-                                                            const Capacity& capacity) {
-          return plugin->load_model(dir, info, capacity, dt);
-        };
-      }
+        const DType host = dt == "float32" ? DType::kF32 : DType::kBF16;
+        KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, RandomWeightStore(info, 0, host));
+        return LoadModelFromStore(*store, info, capacity, std::move(backend));
+      };
       return choice;
     }
   }

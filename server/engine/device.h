@@ -19,6 +19,9 @@ struct DeviceChoice {
   std::string reason;  // for "auto": why this device, for the start-up log
   // CUDA: free and total device memory, for the KV cache plan.
   std::function<absl::Status(int64_t* free_bytes, int64_t* total_bytes)> memory_info;
+  // CUDA: the device bytes its backend allocates besides weights,
+  // activations and KV cache, for the same plan.
+  std::function<int64_t(const ModelInfo& info, const Capacity& capacity)> fixed_bytes;
 };
 
 // Resolves options->device / options->dtype and, for CUDA, installs the

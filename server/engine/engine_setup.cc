@@ -65,7 +65,7 @@ absl::Status CheckHostFits(const std::string& model_dir, const ModelInfo& info, 
     cap.block_size = o.block_size;
     cap.num_kv_blocks = num_blocks;
     cap.max_prompt_logprob_rows = max_logits - o.max_num_seqs;
-    const CpuPlan plan = PlanCpuBackend(info, cap, o.num_threads);
+    const BackendPlan plan = PlanCpuBackend(info, cap, o.num_threads);
     need.parts.push_back({"weights", plan.weights, absl::StrCat("fp32; ", shape)});
     if (o.dummy_weights) {
       need.parts.push_back({"generated weights", SatMul(w.total, 4), "--load-format dummy, held while loading"});
@@ -105,9 +105,9 @@ absl::Status CheckHostFits(const std::string& model_dir, const ModelInfo& info, 
 
 }  // namespace
 
-CpuPlan PlanCpuBackend(const ModelInfo& info, const Capacity& cap, int num_threads) {
+BackendPlan PlanCpuBackend(const ModelInfo& info, const Capacity& cap, int num_threads) {
   const ModelConfig& c = info.config;
-  CpuPlan plan;
+  BackendPlan plan;
   // What the decoder loads (a tied head shares the embedding), in fp32.
   plan.weights = SatMul(CountWeights(info).total, sizeof(float));
   plan.kv_cache = SatMul(cap.num_kv_blocks, KvBytesPerBlock(c, cap.block_size, sizeof(float)));
@@ -123,8 +123,20 @@ CpuPlan PlanCpuBackend(const ModelInfo& info, const Capacity& cap, int num_threa
   return plan;
 }
 
+BackendPlan PlanDeviceBackend(const ModelInfo& info, const Capacity& cap, const std::string& dtype,
+                              int64_t fixed_bytes) {
+  const ModelConfig& c = info.config;
+  const int64_t elem = DTypeBytes(dtype);
+  BackendPlan plan;
+  plan.weights = WeightBytes(info, elem);
+  plan.kv_cache = SatMul(cap.num_kv_blocks, KvBytesPerBlock(c, cap.block_size, elem));
+  plan.workspace = SatAdd(ActivationBytes(c, cap.max_num_batched_tokens, cap.max_logit_rows(), elem), fixed_bytes);
+  return plan;
+}
+
 absl::StatusOr<MemoryPlan> PlanDeviceKvCache(const ModelInfo& info, const EngineOptions& o, const std::string& dtype,
-                                             int64_t free_bytes, int64_t total_bytes, int64_t max_logits) {
+                                             int64_t free_bytes, int64_t total_bytes, int64_t max_logits,
+                                             int64_t fixed_bytes) {
   const ModelConfig& c = info.config;
   const int64_t elem = DTypeBytes(dtype);
   if (o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1 &&
@@ -140,7 +152,9 @@ absl::StatusOr<MemoryPlan> PlanDeviceKvCache(const ModelInfo& info, const Engine
   in.gpu_memory_utilization = o.gpu_memory_utilization;
   in.weight_bytes = WeightBytes(info, elem);
   in.activation_bytes = ActivationBytes(c, o.max_num_batched_tokens, max_logits, elem);
-  in.reserved_bytes = kDeviceReserveBytes;
+  // The backend's own buffers are counted; the reserve is what is not
+  // (the CUDA context, cuBLAS's internals, fragmentation).
+  in.reserved_bytes = SatAdd(kDeviceReserveBytes, fixed_bytes);
   in.bytes_per_block = KvBytesPerBlock(c, o.block_size, elem);
   in.block_size = o.block_size;
   in.max_model_len = o.max_model_len > 0 ? o.max_model_len : c.max_position_embeddings;
@@ -182,6 +196,7 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   EngineParts p;
   EngineOptions options = given;
   std::function<absl::Status(int64_t*, int64_t*)> memory_info;
+  std::function<int64_t(const ModelInfo&, const Capacity&)> fixed_bytes;
   if (options.model_loader) {
     p.device = "injected";  // a test's or the GPU check's loader
   } else {
@@ -190,6 +205,7 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
     p.dtype = d.dtype;
     p.device_reason = d.reason;
     memory_info = d.memory_info;
+    fixed_bytes = d.fixed_bytes;
   }
   KAON_ASSIGN_OR_RETURN(p.info, LoadModelInfo(model_dir));
   const ModelConfig& c = p.info.config;
@@ -209,8 +225,17 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
     // activations becomes KV cache, as vLLM plans it.
     int64_t free_bytes = 0, total_bytes = 0;
     KAON_RETURN_IF_ERROR(memory_info(&free_bytes, &total_bytes));
+    // The backend's buffers sized for the longest context asked for (the
+    // plan may only shorten it).
+    Capacity longest;
+    longest.max_num_batched_tokens = options.max_num_batched_tokens;
+    longest.max_num_seqs = options.max_num_seqs;
+    longest.max_model_len = context;
+    longest.block_size = options.block_size;
+    longest.max_prompt_logprob_rows = max_prompt_logits;
+    const int64_t fixed = fixed_bytes ? fixed_bytes(p.info, longest) : 0;
     KAON_ASSIGN_OR_RETURN(MemoryPlan plan, PlanDeviceKvCache(p.info, options, p.dtype, free_bytes, total_bytes,
-                                                             options.max_num_seqs + max_prompt_logits));
+                                                             options.max_num_seqs + max_prompt_logits, fixed));
     num_blocks = plan.num_blocks;
     p.memory_summary = plan.summary;
   } else if (num_blocks == 0) {

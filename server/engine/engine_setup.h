@@ -63,13 +63,18 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
 
 // What the CPU backend will allocate for this model and capacity, by part
 // (its allocation counter must agree: tests/engine/cpu_memory_plan_test.cc).
-struct CpuPlan {
+struct BackendPlan {
   int64_t weights = 0;
   int64_t kv_cache = 0;
-  int64_t workspace = 0;  // activations, RoPE tables, attention and sampler scratch
+  int64_t workspace = 0;  // activations, RoPE tables, the backend's scratch and buffers
   int64_t total() const { return weights + kv_cache + workspace; }
 };
-CpuPlan PlanCpuBackend(const ModelInfo& info, const Capacity& capacity, int num_threads);
+BackendPlan PlanCpuBackend(const ModelInfo& info, const Capacity& capacity, int num_threads);
+// The same for a device backend computing in `dtype`, whose own buffers
+// (workspaces, metadata, sampler) come to `fixed_bytes` (the CUDA plugin's
+// fixed_bytes); tests/gpu_model holds the CUDA counter to it.
+BackendPlan PlanDeviceBackend(const ModelInfo& info, const Capacity& capacity, const std::string& dtype,
+                              int64_t fixed_bytes);
 
 // The model on a new CPU backend (what LoadEngineParts builds without a
 // model_loader; tests wrap it). `store` null: read the checkpoint in model_dir.
@@ -79,9 +84,10 @@ absl::StatusOr<std::unique_ptr<CausalLM>> LoadCpuModel(const std::string& model_
 
 // The KV cache a device gets (server/backend/memory_plan.h) for this model
 // and these options, given the device's free and total bytes; `dtype` is
-// what weights, activations and KV are held in. Errors name the flag.
+// what weights, activations and KV are held in; `fixed_bytes` is what the
+// backend allocates besides them. Errors name the flag.
 absl::StatusOr<MemoryPlan> PlanDeviceKvCache(const ModelInfo& info, const EngineOptions& options,
                                              const std::string& dtype, int64_t free_bytes, int64_t total_bytes,
-                                             int64_t max_logits);
+                                             int64_t max_logits, int64_t fixed_bytes = 0);
 
 }  // namespace kaon

@@ -28,6 +28,8 @@ ModelRunner::ModelRunner(CausalLM& model, const Capacity& capacity, int32_t samp
   seq_lens_.resize(s);
   block_table_.assign(s * max_blocks_per_seq_, 0);
   block_table_rows_.resize(s);
+  // Every entry of the table can change in one step at most once.
+  block_table_updates_.reserve(2 * s * max_blocks_per_seq_);
   logits_indices_.resize(capacity.max_logit_rows());
   rows_.reserve(s);
   output_.sampled.reserve(s);
@@ -80,6 +82,7 @@ absl::Status ModelRunner::BuildBatch(const SchedulerOutput& out) {
   int64_t n = 0, num_logits = 0, max_len = 0, new_block_entries = 0;
   query_start_loc_[0] = 0;
   step_slots_.clear();
+  block_table_updates_.clear();
   for (int64_t s = 0; s < num_seqs; ++s) {
     const ScheduledRequest& sched = out.scheduled[s];
     auto it = slots_.find(sched.id);
@@ -110,8 +113,12 @@ absl::Status ModelRunner::BuildBatch(const SchedulerOutput& out) {
       return absl::InvalidArgumentError(absl::StrCat("request ", sched.id, " has a bad block id range"));
     }
     int32_t* table = block_table_.data() + static_cast<int64_t>(slot.row) * max_blocks_per_seq_;
-    std::copy(out.block_ids.begin() + sched.block_ids_begin, out.block_ids.begin() + sched.block_ids_end,
-              table + slot.num_blocks);
+    for (int64_t j = 0; j < num_new_blocks; ++j) {
+      const int32_t id = out.block_ids[sched.block_ids_begin + j];
+      table[slot.num_blocks + j] = id;
+      block_table_updates_.push_back(static_cast<int32_t>(slot.row * max_blocks_per_seq_ + slot.num_blocks + j));
+      block_table_updates_.push_back(id);
+    }
     slot.num_blocks += num_new_blocks;
     new_block_entries += num_new_blocks;
     if (slot.num_blocks < (len + bs - 1) / bs) {
@@ -163,6 +170,8 @@ absl::Status ModelRunner::BuildBatch(const SchedulerOutput& out) {
   batch_.attn.max_seq_len = max_len;
   batch_.num_logits = num_logits;
   batch_.logits_indices = logits_indices_.data();
+  batch_.num_block_table_updates = static_cast<int64_t>(block_table_updates_.size() / 2);
+  batch_.block_table_updates = block_table_updates_.data();
   metadata_bytes_ = n * static_cast<int64_t>(2 * sizeof(int32_t) + sizeof(int64_t)) +
                     (3 * num_seqs + 1 + num_logits + new_block_entries) * static_cast<int64_t>(sizeof(int32_t));
   return absl::OkStatus();
@@ -229,7 +238,13 @@ absl::StatusOr<const StepOutput*> ModelRunner::Execute(const SchedulerOutput& ou
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t id : out.freed) Release(id);
   for (int64_t id : out.preempted) Release(id);
+  // Table changes reach a device mirror only through a Forward: until one
+  // succeeds, a failed build or step leaves the mirror behind, and the next
+  // step asks for the whole table instead of its deltas.
+  const bool resync = table_resync_;
+  table_resync_ = true;
   KAON_RETURN_IF_ERROR(BuildBatch(out));
+  if (resync) batch_.num_block_table_updates = -1;
   BuildSamplingRows(out);
   timings_.prepare = SecondsSince(t0);
 
@@ -237,6 +252,7 @@ absl::StatusOr<const StepOutput*> ModelRunner::Execute(const SchedulerOutput& ou
   ++num_forward_calls_;
   num_forward_tokens_ += batch_.num_tokens;
   KAON_RETURN_IF_ERROR(model_.Forward(batch_));
+  table_resync_ = false;
   timings_.forward = SecondsSince(t0);
 
   t0 = std::chrono::steady_clock::now();

@@ -104,6 +104,8 @@ class ModelRunner {
   std::vector<int32_t> token_ids_, positions_, query_start_loc_, seq_lens_, block_table_, block_table_rows_,
       logits_indices_;
   std::vector<int64_t> slot_mapping_;
+  std::vector<int32_t> block_table_updates_;  // this step's (flat index, block id) pairs
+  bool table_resync_ = true;  // the next batch says "whole table" (num_block_table_updates -1)
   ForwardBatch batch_;
   std::vector<SamplingRow> rows_;
   std::vector<int32_t> banned_;  // the rows' banned ids, back to back

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/backend/sampling.h"
 
 namespace kaon {
 
@@ -36,7 +37,7 @@ struct SamplingParams {
   bool skip_special_tokens = true;
 
   // Most alternatives a request may ask for (vLLM's default max_logprobs).
-  static constexpr int32_t kMaxLogprobs = 20;
+  static constexpr int32_t kMaxLogprobs = kMaxSampleTopLogprobs;
   // Most candidates (n or best_of) one request may fan out to.
   static constexpr int32_t kMaxChoices = 128;
   int32_t num_candidates() const { return best_of > n ? best_of : n; }

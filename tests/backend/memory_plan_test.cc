@@ -46,7 +46,7 @@ TEST(MemoryPlan, ActivationBytesCountEveryBuffer) {
   c.head_dim = 4;
   c.vocab_size = 100;
   // per token: 2*8 + (2+2)*4 + 2*4 + 3*10 = 70 elements; logits rows: 8 + 100*4 bytes.
-  EXPECT_EQ(ActivationBytes(c, 3, 2, 2), 3 * 70 * 2 + 2 * (8 * 2 + 400));
+  EXPECT_EQ(ActivationBytes(c, 3, 2, 2), 3 * 70 * 2 + 2 * (8 + 100) * 2);
 }
 
 TEST(MemoryPlan, H200ServesLlama3_8B) {
@@ -214,55 +214,77 @@ TEST(HostMemoryCheck, OneLineNamingEveryPartAndTheSource) {
   EXPECT_TRUE(CheckHostMemory(need, exact, "/m", "").ok());
 }
 
-TEST(StepMetadata, PacksIntoAlignedSectionsAndViewsBack) {
+TEST(StepMetadata, PacksOnlyWhatTheStepUsesAndViewsBack) {
   // 9 tokens, 3 sequences, 4 blocks per sequence (64 tokens of 16), 5 logits rows.
   Capacity cap{.max_num_batched_tokens = 9, .max_num_seqs = 3, .max_model_len = 64, .block_size = 16,
                .num_kv_blocks = 8, .max_prompt_logprob_rows = 2};
   const StepMetadataLayout layout(cap);
-  for (size_t off : {layout.token_ids, layout.positions, layout.slot_mapping, layout.query_start_loc,
-                     layout.seq_lens, layout.block_table, layout.logits_indices, layout.total_bytes}) {
-    EXPECT_EQ(off % 16, 0u);
-  }
-  // Two sequences: a 3-token prefill chunk and a decode.
+  EXPECT_EQ(layout.max_block_table_updates, 3 * 4);
+  EXPECT_EQ(layout.total_bytes % 16, 0u);
+  // Two sequences (table rows 2 and 0): a 3-token prefill chunk and a decode
+  // that just got a second block.
   const int32_t ids[] = {5, 6, 7, 8};
-  const int32_t pos[] = {0, 1, 2, 10};
-  const int64_t slots[] = {40, 41, 42, 90};
+  const int32_t pos[] = {0, 1, 2, 16};
+  const int64_t slots[] = {40, 41, 42, 80};
   const int32_t qsl[] = {0, 3, 4};
-  const int32_t lens[] = {3, 11};
-  const int32_t table[] = {10, 0, 0, 0, 22, 5, 0, 0};
+  const int32_t lens[] = {3, 17};
+  const int32_t table[] = {22, 5, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0};
+  const int32_t rows[] = {2, 0};
   const int32_t logits[] = {2, 3};
+  const int32_t updates[] = {8, 10, 1, 5};  // row 2 col 0 = 10, row 0 col 1 = 5
   ForwardBatch b;
   b.num_tokens = 4;
   b.token_ids = ids;
   b.positions = pos;
   b.slot_mapping = slots;
-  b.attn = {qsl, lens, table, 2, 4, 11};
+  b.attn = {qsl, lens, table, 2, 4, 17, rows};
   b.num_logits = 2;
   b.logits_indices = logits;
+  b.num_block_table_updates = 2;
+  b.block_table_updates = updates;
 
   std::vector<std::byte> buf(layout.total_bytes, std::byte{0xAB});
-  auto used = PackStepMetadata(b, layout, buf.data());
-  ASSERT_TRUE(used.ok()) << used.status();
-  EXPECT_LE(*used, layout.total_bytes);
-  EXPECT_EQ(*used, layout.logits_indices + 2 * sizeof(int32_t));
+  auto packed = PackStepMetadata(b, layout, buf.data());
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  for (size_t off : {packed->token_ids, packed->positions, packed->slot_mapping, packed->query_start_loc,
+                     packed->seq_lens, packed->block_table_rows, packed->logits_indices,
+                     packed->block_table_updates}) {
+    EXPECT_EQ(off % 16, 0u);
+  }
+  // Sections padded to 16 bytes: 16 + 16 + 32 + 16 + 16 + 16 + 16 + 16; no table.
+  EXPECT_EQ(packed->bytes, 144u);
+  EXPECT_LT(packed->bytes, layout.total_bytes);
 
-  const ForwardBatch v = DeviceView(b, layout, buf.data());
+  const int32_t mirror[12] = {};
+  const ForwardBatch v = DeviceView(b, *packed, buf.data(), mirror);
   EXPECT_EQ(v.num_tokens, 4);
-  EXPECT_EQ(v.attn.max_seq_len, 11);
+  EXPECT_EQ(v.attn.max_seq_len, 17);
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(v.token_ids[i], ids[i]);
     EXPECT_EQ(v.positions[i], pos[i]);
     EXPECT_EQ(v.slot_mapping[i], slots[i]);
   }
   for (int i = 0; i < 3; ++i) EXPECT_EQ(v.attn.query_start_loc[i], qsl[i]);
-  for (int i = 0; i < 8; ++i) EXPECT_EQ(v.attn.block_table[i], table[i]);
-  EXPECT_EQ(v.attn.seq_lens[1], 11);
+  EXPECT_EQ(v.attn.block_table, mirror);
+  EXPECT_EQ(v.attn.block_table_rows[0], 2);
+  EXPECT_EQ(v.attn.seq_lens[1], 17);
   EXPECT_EQ(v.logits_indices[1], 3);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(v.block_table_updates[i], updates[i]);
 
+  // "Whole table" steps pack no updates.
+  b.num_block_table_updates = -1;
+  auto whole = PackStepMetadata(b, layout, buf.data());
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->bytes, 128u);
+
+  b.num_block_table_updates = 2;
   b.num_tokens = 10;  // over capacity
   EXPECT_FALSE(PackStepMetadata(b, layout, buf.data()).ok());
   b.num_tokens = 4;
   b.attn.max_blocks_per_seq = 5;  // a table of another width
+  EXPECT_FALSE(PackStepMetadata(b, layout, buf.data()).ok());
+  b.attn.max_blocks_per_seq = 4;
+  b.attn.block_table_rows = nullptr;  // a device needs the rows
   EXPECT_FALSE(PackStepMetadata(b, layout, buf.data()).ok());
 }
 

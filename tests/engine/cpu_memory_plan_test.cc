@@ -14,7 +14,7 @@ namespace {
 void ExpectPlanMatches(const std::string& dir, const EngineOptions& options) {
   auto parts = LoadEngineParts(dir, options);
   ASSERT_TRUE(parts.ok()) << dir << ": " << parts.status();
-  const CpuPlan plan = PlanCpuBackend(parts->info, parts->capacity, options.num_threads);
+  const BackendPlan plan = PlanCpuBackend(parts->info, parts->capacity, options.num_threads);
   const int64_t allocated = parts->model->allocated_bytes();
   ASSERT_GT(allocated, 0);
   const double ratio = static_cast<double>(plan.total()) / static_cast<double>(allocated);

@@ -38,6 +38,19 @@ TEST(DevicePlan, KvGetsWhatWeightsActivationsAndReserveLeave) {
   EXPECT_EQ(plan->max_model_len, 2048);  // the config's context fits many times over
   EXPECT_NE(plan->summary.find("blocks of 16 tokens"), std::string::npos) << plan->summary;
 
+  // The backend's own buffers come off the KV share, and the device plan
+  // of the allocations names every part.
+  const int64_t fixed = int64_t{64} << 20;
+  auto with_fixed = PlanDeviceKvCache(*info, o, "bfloat16", total, total, 300, fixed);
+  ASSERT_TRUE(with_fixed.ok()) << with_fixed.status();
+  EXPECT_EQ(with_fixed->num_blocks, (2 * kGiB - weights - activations - kGiB - fixed) / per_block);
+  Capacity cap{.max_num_batched_tokens = 256, .max_num_seqs = 44, .max_model_len = 2048, .block_size = 16,
+               .num_kv_blocks = with_fixed->num_blocks, .max_prompt_logprob_rows = 256};
+  const BackendPlan parts = PlanDeviceBackend(*info, cap, "bfloat16", fixed);
+  EXPECT_EQ(parts.weights, weights);
+  EXPECT_EQ(parts.kv_cache, with_fixed->num_blocks * per_block);
+  EXPECT_EQ(parts.workspace, activations + fixed);
+
   // float32 doubles every byte count.
   auto fp32 = PlanDeviceKvCache(*info, o, "float32", total, total, 300);
   ASSERT_TRUE(fp32.ok());

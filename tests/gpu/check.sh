@@ -31,8 +31,17 @@
 #
 # Usage: tests/gpu/check.sh [BIN_DIR] [extra kaon_gpu_check flags...]
 # Logs go to ${OUT:-/tmp/kaon-gpu-out}; the table is printed last. Exit status
-# is the check's (0 = all passed; 0 also when there is no GPU).
+# is the check's: 0 = all passed, 77 = no GPU (nothing ran), else failed.
+#
+# tests/gpu/check.sh --perf [BIN_DIR]: the second call. The kernel timings
+# (with the copy bandwidth they are held to), then `kaon throughput` on an
+# 8B-shaped --load-format dummy model (bench/configs/llama3-8b.json, the
+# bundled tokenizer: the sampler draws only its 512 ids but every row is the
+# full 128,256 wide) at batch 1 with a 1k context and at batch 256, bf16;
+# output tok/s and device-to-host bytes per step. Under 5 minutes.
 set -u
+PERF=0
+if [ "${1:-}" = "--perf" ]; then PERF=1; shift; fi
 BIN_DIR="${1:-build-gpu/bin}"
 shift || true
 OUT_DIR="${OUT:-/tmp/kaon-gpu-out}"
@@ -89,6 +98,31 @@ if grep -q "not found" "$OUT_DIR/ldd.txt"; then
   exit 2
 fi
 
+if [ $PERF -eq 1 ]; then
+  timeout -k 10 150 "$BIN" --check-seconds=20 --deadline-seconds=120 "$@" > "$LOG" 2>&1
+  rc=$?
+  [ $rc -eq 77 ] && { echo "check.sh --perf: SKIPPED (no CUDA device)"; exit 77; }
+  sed -n '/^== kaon GPU check/,$p' "$LOG"
+  KAON="$BIN_DIR/kaon"
+  if [ ! -x "$KAON" ] || [ ! -e "$BIN_DIR/libkaon_cuda.so" ]; then
+    echo "check.sh --perf: $KAON and libkaon_cuda.so not carried; no model timings"
+    exit $rc
+  fi
+  MODEL="$OUT_DIR/llama3-8b-dummy"
+  mkdir -p "$MODEL"
+  cp bench/configs/llama3-8b.json "$MODEL/config.json"
+  cp models/stories260k/tokenizer.json models/stories260k/tokenizer_config.json "$MODEL/"
+  echo "== kaon throughput, 8B-shaped dummy weights, bfloat16"
+  timeout -k 10 100 "$KAON" throughput "$MODEL" --device cuda --dtype bfloat16 --load-format dummy \
+    --num-prompts 4 --input-len 1024 --output-len 128 --max-concurrency 1 --max-model-len 2048 --json \
+    2> "$OUT_DIR/perf_batch1.err" | tee "$OUT_DIR/perf_batch1.json"
+  timeout -k 10 150 "$KAON" throughput "$MODEL" --device cuda --dtype bfloat16 --load-format dummy \
+    --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --max-model-len 1024 --json \
+    2> "$OUT_DIR/perf_batch256.err" | tee "$OUT_DIR/perf_batch256.json"
+  tail -n 3 "$OUT_DIR"/perf_batch*.err
+  exit $rc
+fi
+
 # kaon_gpu_check stops starting new work on its own (correctness by 120 s,
 # timings by 170 s); `timeout` is the backstop for a hung kernel. With the
 # model check after it, the whole script stays under 5 minutes.
@@ -136,6 +170,7 @@ fi
 echo
 sed -n '/^== kaon GPU check/,$p' "$LOG"
 echo "check.sh: kaon_gpu_check exit $rc, kaon_gpu_model_check exit $model_rc, serve check exit $serve_rc; logs in $OUT_DIR"
+if [ $rc -eq 77 ]; then echo "check.sh: SKIPPED (no CUDA device)"; exit 77; fi
 if [ $rc -ne 0 ]; then exit $rc; fi
 if [ "$model_rc" != absent ] && [ "$model_rc" -ne 0 ]; then exit "$model_rc"; fi
 if [ "$serve_rc" != absent ] && [ "$serve_rc" -ne 0 ]; then exit "$serve_rc"; fi

@@ -17,6 +17,7 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/gemm_ref.h"
+#include "kernels/cpu/index_ops.h"
 #include "kernels/cpu/kv_cache_write.h"
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cpu/rmsnorm.h"
@@ -26,6 +27,7 @@
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/index_ops.h"
 #include "kernels/cuda/kv_cache_write.h"
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/rmsnorm.h"
@@ -115,6 +117,10 @@ TEST(CudaKernelArgs, RejectedBeforeAnyCudaCall) {
   AttentionMetadata no_meta;
   EXPECT_FALSE(gpu::PagedAttention<float>(f, 128, f, f, shape, no_meta, 1, 2, 0.1f, f, nullptr).ok());
   EXPECT_FALSE(gpu::SiluAndMul<float>(f, 2, 0, f, nullptr).ok());
+  EXPECT_FALSE(gpu::GatherRows<float>(f, 4, 0, i32, 2, f, nullptr).ok());
+  EXPECT_FALSE(gpu::GatherRows<float>(nullptr, 4, 8, i32, 2, f, nullptr).ok());
+  EXPECT_FALSE(gpu::ApplyTableUpdates(nullptr, 3, i32, 16, nullptr).ok());
+  EXPECT_FALSE(gpu::ApplyTableUpdates(i32, -1, i32, 16, nullptr).ok());
   EXPECT_FALSE(gpu::ArgmaxRows<float>(f, 2, 10, 11, i32, nullptr).ok());  // sampleable > vocab
   EXPECT_FALSE((gpu::Convert<float, __nv_bfloat16>(f, -1, reinterpret_cast<__nv_bfloat16*>(f), nullptr).ok()));
   const KernelStatus st = gpu::RmsNorm<float>(f, f, 1e-6f, 4, 0, f, nullptr);
@@ -127,6 +133,30 @@ TEST(CudaKernelArgs, EmptyBatchesAreNoOps) {
   EXPECT_TRUE(gpu::RmsNorm<float>(f, f, 1e-6f, 0, 8, f, nullptr).ok());
   EXPECT_TRUE(gpu::SiluAndMul<float>(f, 0, 8, f, nullptr).ok());
   EXPECT_TRUE(gpu::EmbeddingLookup<float>(f, 4, 8, 0, 4, i32, 0, f, nullptr, nullptr).ok());
+}
+
+TEST(CudaIndexOps, GatherRowsAndTableUpdatesMatchTheCpuTwins) {
+  SKIP_WITHOUT_GPU();
+  const int64_t x_rows = 9, cols = 37;
+  const std::vector<float> x = Random(x_rows * cols, 21);
+  const std::vector<int32_t> rows = {8, 0, 3, 3, -1, 9, 5};  // repeats, and two outside (zero rows)
+  const int64_t n = static_cast<int64_t>(rows.size());
+  std::vector<float> want(n * cols);
+  ASSERT_TRUE(cpu::GatherRows(x.data(), x_rows, cols, rows.data(), n, want.data()).ok());
+  Dev<float> dx(x), dout(static_cast<size_t>(n * cols));
+  Dev<int32_t> drows(rows);
+  ASSERT_TRUE(gpu::GatherRows<float>(dx.get(), x_rows, cols, drows.get(), n, dout.get(), nullptr).ok());
+  EXPECT_EQ(dout.Get(), want);
+
+  std::vector<int32_t> table(64, 3), updates;
+  for (int32_t i = 0; i < 20; ++i) updates.insert(updates.end(), {(i * 7) % 64, 100 + i});
+  updates.insert(updates.end(), {64, 1, -3, 2});  // outside: skipped
+  std::vector<int32_t> want_table = table;
+  const int64_t m = static_cast<int64_t>(updates.size() / 2);
+  ASSERT_TRUE(cpu::ApplyTableUpdates(updates.data(), m, want_table.data(), 64).ok());
+  Dev<int32_t> dtable(table), dupdates(updates);
+  ASSERT_TRUE(gpu::ApplyTableUpdates(dupdates.get(), m, dtable.get(), 64, nullptr).ok());
+  EXPECT_EQ(dtable.Get(), want_table);
 }
 
 TEST(CudaGemm, CreateFailsCleanlyWithoutGpu) {

@@ -8,11 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/embedding.h"
+#include "kernels/cpu/index_ops.h"
 #include "kernels/cpu/kv_cache_write.h"
 #include "kernels/cpu/paged_attention.h"
 #include "kernels/cpu/rmsnorm.h"
 #include "kernels/cpu/rope.h"
 #include "server/backend/cpu/gemm.h"
+#include "server/backend/weight_parts.h"
 #include "server/common/status.h"
 
 namespace kaon {
@@ -65,51 +67,19 @@ absl::StatusOr<float*> CpuBackend::NewFloats(int64_t count, const char* what) {
 }
 
 absl::StatusOr<Tensor> CpuBackend::LoadWeight(const WeightStore& store, std::span<const WeightPart> parts) {
-  if (parts.empty()) return absl::InvalidArgumentError("LoadWeight needs at least one part");
-  // 1-D parts (norm weights, biases) concatenate into one row; 2-D parts
-  // stack their row ranges.
-  const bool vector = parts.front().shape.size() == 1;
-  int64_t rows = 0, cols = 0;
-  for (const WeightPart& p : parts) {
-    const int64_t width = p.col_end - p.col_begin;
-    if ((p.shape.size() == 1) != vector || p.shape.empty() || p.shape.size() > 2 || width <= 0 ||
-        p.row_end < p.row_begin || (!vector && rows > 0 && width != cols)) {
-      return absl::InvalidArgumentError(absl::StrCat("weight ", p.name, ": parts of one tensor must be all 1-D, or "
-                                                     "2-D with equal column ranges"));
-    }
-    if (vector) {
-      cols += width;
-      rows = 1;
-    } else {
-      cols = width;
-      rows += p.row_end - p.row_begin;
-    }
-  }
-  KAON_ASSIGN_OR_RETURN(float* data, NewFloats(rows * cols, parts.front().name.c_str()));
-  float* dst = data;
-  for (const WeightPart& p : parts) {
-    const int64_t width = p.col_end - p.col_begin;
-    const int64_t n = vector ? 1 : p.row_end - p.row_begin;
-    // Read (and shape-checked) even when zeroed, so every rank fails alike.
-    KAON_ASSIGN_OR_RETURN(TensorView t, store.Get(p.name, p.shape));
-    if (p.zero) {
-      std::fill(dst, dst + n * width, 0.0f);
-      dst += n * width;
-      continue;
-    }
-    const int64_t stride = vector ? p.shape[0] : p.shape[1];
-    if (p.col_begin == 0 && width == stride) {
-      // Whole rows are contiguous in the file.
-      ConvertToF32(t, static_cast<size_t>(p.row_begin * stride), static_cast<size_t>(n * width), dst);
-    } else {
-      for (int64_t r = 0; r < n; ++r) {
-        ConvertToF32(t, static_cast<size_t>((p.row_begin + r) * stride + p.col_begin), static_cast<size_t>(width),
-                     dst + r * width);
-      }
-    }
-    dst += n * width;
-  }
-  return Tensor{data, rows, cols};
+  KAON_ASSIGN_OR_RETURN(WeightShape shape, ShapeOfParts(parts));
+  KAON_ASSIGN_OR_RETURN(float* data, NewFloats(shape.rows * shape.cols, parts.front().name.c_str()));
+  KAON_RETURN_IF_ERROR(ForEachPartRun(
+      store, parts,
+      [data](const TensorView& t, int64_t offset, int64_t count, int64_t dst) {
+        ConvertToF32(t, static_cast<size_t>(offset), static_cast<size_t>(count), data + dst);
+        return absl::OkStatus();
+      },
+      [data](int64_t dst, int64_t count) {
+        std::fill(data + dst, data + dst + count, 0.0f);
+        return absl::OkStatus();
+      }));
+  return Tensor{data, shape.rows, shape.cols};
 }
 
 absl::StatusOr<Tensor> CpuBackend::Allocate(int64_t rows, int64_t cols) {
@@ -229,9 +199,9 @@ absl::Status CpuBackend::GatherLogitRows(const Tensor& x, Tensor& out) {
   for (int64_t i = 0; i < batch_.num_logits; ++i) {
     const int32_t row = batch_.logits_indices[i];
     if (row < 0 || row >= batch_.num_tokens) return absl::InvalidArgumentError("logits index outside the batch");
-    std::memcpy(F(out) + i * out.cols, F(x) + static_cast<int64_t>(row) * x.cols, sizeof(float) * x.cols);
   }
-  return absl::OkStatus();
+  return FromKernel(
+      kernels::cpu::GatherRows(F(x), batch_.num_tokens, x.cols, batch_.logits_indices, batch_.num_logits, F(out)));
 }
 
 absl::Status CpuBackend::Sample(Tensor& logits, int32_t sampleable_vocab, std::span<const SamplingRow> rows,

@@ -1,9 +1,9 @@
 // libkaon_cuda.so's one exported symbol (see server/backend/cuda/plugin_abi.h).
-#include "server/backend/cuda/cuda_decoder.h"
+#include "server/backend/cuda/cuda_backend.h"
 #include "server/backend/cuda/plugin_abi.h"
 
-extern "C" __attribute__((visibility("default"))) const kaon::CudaPluginV1* kaon_cuda_plugin_v1() {
-  static const kaon::CudaPluginV1 plugin{&kaon::CudaDeviceCount, &kaon::LoadCudaModel,
-                                         &kaon::LoadCudaModelFromStore, &kaon::CudaMemoryInfo};
+extern "C" __attribute__((visibility("default"))) const kaon::CudaPluginV2* kaon_cuda_plugin_v2() {
+  static const kaon::CudaPluginV2 plugin{&kaon::CudaDeviceCount, &kaon::CudaMemoryInfo, &kaon::CudaBackendFixedBytes,
+                                         &kaon::CreateCudaBackend};
   return &plugin;
 }
