@@ -13,10 +13,11 @@ cd "$(dirname "$0")/../.."
 cmake -S . -B build-gpu -G Ninja -DKAON_GPU_CHECK_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-gpu
 make build >/dev/null
-cmake --build build --target kaon_gpu_model_check kaon kaon_cuda
-cp build/bin/kaon_gpu_model_check build/bin/kaon build/bin/libkaon_cuda.so build-gpu/bin/
+cmake --build build --target kaon_gpu_model_check kaon kaon_cuda cuda_kernels_test cuda_sample_rows_test
+cp build/bin/kaon_gpu_model_check build/bin/kaon build/bin/libkaon_cuda.so build/bin/cuda_kernels_test \
+  build/bin/cuda_sample_rows_test build-gpu/bin/
 rm -rf build-gpu/lib build-gpu/lib.tar.xz
-for b in kaon_gpu_model_check kaon libkaon_cuda.so; do
+for b in kaon_gpu_model_check kaon libkaon_cuda.so cuda_kernels_test cuda_sample_rows_test; do
   tests/gpu_model/collect_libs.sh "build-gpu/bin/$b" build-gpu/lib >/dev/null
 done
 tar -cJf build-gpu/lib.tar.xz -C build-gpu lib

@@ -133,6 +133,18 @@ if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
   tail -n 40 "$LOG"
 fi
 
+# Part 1b: the kernels against their CPU twins (gtest; the device sampler
+# against kernels/cpu/sample_rows bit for bit), when carried.
+TWIN_LOG="$OUT_DIR/cuda_twin_tests.log"
+twin_rc=absent
+if [ -x "$BIN_DIR/cuda_kernels_test" ] && [ -x "$BIN_DIR/cuda_sample_rows_test" ]; then
+  : > "$TWIN_LOG"
+  twin_rc=0
+  for t in cuda_kernels_test cuda_sample_rows_test; do
+    timeout -k 5 60 "$BIN_DIR/$t" --gtest_brief=1 >> "$TWIN_LOG" 2>&1 || twin_rc=1
+  done
+fi
+
 # Part 2, when it was built and carried (tests/gpu_model; it needs the normal
 # build's shared libraries in $BIN_DIR/../lib, see tests/gpu_model/collect_libs.sh).
 MODEL_BIN="$BIN_DIR/kaon_gpu_model_check"
@@ -157,6 +169,11 @@ fi
 # last (the device tool returns the tail of the output).
 grep -E "^(device 0|seed |part 1 took|no CUDA device|warning:)" "$LOG"
 grep -E "^  \[FAIL\]" "$LOG" | head -n 20
+if [ "$twin_rc" != absent ]; then
+  echo
+  echo "== CUDA kernels vs CPU twins (exit $twin_rc):"
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |Failure" "$TWIN_LOG" | head -n 20
+fi
 if [ "$model_rc" != absent ]; then
   echo
   echo "== kaon_gpu_model_check (exit $model_rc), last lines of $MODEL_LOG:"
@@ -169,9 +186,10 @@ if [ "$serve_rc" != absent ]; then
 fi
 echo
 sed -n '/^== kaon GPU check/,$p' "$LOG"
-echo "check.sh: kaon_gpu_check exit $rc, kaon_gpu_model_check exit $model_rc, serve check exit $serve_rc; logs in $OUT_DIR"
+echo "check.sh: kaon_gpu_check exit $rc, twin tests exit $twin_rc, kaon_gpu_model_check exit $model_rc, serve check exit $serve_rc; logs in $OUT_DIR"
 if [ $rc -eq 77 ]; then echo "check.sh: SKIPPED (no CUDA device)"; exit 77; fi
 if [ $rc -ne 0 ]; then exit $rc; fi
+if [ "$twin_rc" != absent ] && [ "$twin_rc" -ne 0 ]; then exit "$twin_rc"; fi
 if [ "$model_rc" != absent ] && [ "$model_rc" -ne 0 ]; then exit "$model_rc"; fi
 if [ "$serve_rc" != absent ] && [ "$serve_rc" -ne 0 ]; then exit "$serve_rc"; fi
 exit 0
