@@ -34,6 +34,7 @@ class DecoderModel : public CausalLM {
   const ModelConfig& config() const override { return config_; }
   std::string device_name() const override { return backend_->name(); }
   int64_t allocated_bytes() const override { return backend_->allocated_bytes(); }
+  int64_t device_to_host_bytes() const override { return backend_->device_to_host_bytes(); }
   absl::Status Forward(const ForwardBatch& batch) override;
   absl::Status Sample(int32_t sampleable_vocab, std::span<const SamplingRow> rows, SampleResult* out) override;
   absl::Status Logprobs(int64_t row, int32_t token, int32_t k, float* token_logprob,

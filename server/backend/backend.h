@@ -74,6 +74,9 @@ class Backend {
   // Bytes this backend has allocated so far (weights, workspace, KV pools,
   // metadata, sampler scratch): what the start-up memory plan must predict.
   virtual int64_t allocated_bytes() const = 0;
+  // Bytes copied from device to host memory so far (0 for the CPU): what
+  // the GPU check reports per step.
+  virtual int64_t device_to_host_bytes() const { return 0; }
 
   // ---- start-up
   virtual absl::StatusOr<Tensor> LoadWeight(const WeightStore& store, std::span<const WeightPart> parts) = 0;

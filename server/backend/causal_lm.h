@@ -25,6 +25,8 @@ class CausalLM {
   virtual std::string device_name() const = 0;
   // Bytes its backend allocated (weights, workspace, KV cache, scratch).
   virtual int64_t allocated_bytes() const = 0;
+  // Bytes its backend copied from device to host so far (0 on the CPU).
+  virtual int64_t device_to_host_bytes() const { return 0; }
 
   // Runs the batch over the KV cache; logits for the rows in
   // batch.logits_indices stay on the backend until the next Forward.

@@ -105,6 +105,13 @@ absl::Status Run(const ThroughputFlags& f, std::ostream& out) {
     j["tokens_per_second"] = total_tps;
     j["output_tokens_per_second"] = out_tps;
     j["max_concurrency"] = workers;
+    // What a device backend moves per step (0 on the CPU): host-to-device
+    // metadata of the last step, and device-to-host bytes averaged over steps.
+    const EngineStats stats = engine->stats();
+    j["num_steps"] = stats.num_forward_calls;
+    j["last_step_metadata_bytes"] = stats.last_step_metadata_bytes;
+    j["device_to_host_bytes_per_step"] =
+        stats.num_forward_calls > 0 ? static_cast<double>(stats.device_to_host_bytes) / stats.num_forward_calls : 0.0;
     out << j.dump() << "\n";
   } else {
     out << absl::StrFormat(

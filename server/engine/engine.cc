@@ -380,6 +380,7 @@ void Engine::Step() {
     stats_.phase_seconds.forward += rt.forward;
     stats_.phase_seconds.sample += rt.sample;
     stats_.last_step_metadata_bytes = runner_->metadata_bytes();
+    stats_.device_to_host_bytes = runner_->device_to_host_bytes();
   }
   if (!result.ok()) {
     const std::string error = absl::StrCat("engine step failed: ", result.status().message());

@@ -67,6 +67,9 @@ struct EngineStats {
   // forward), and the step metadata the last step wrote.
   StepPhaseSeconds phase_seconds;
   int64_t last_step_metadata_bytes = 0;
+  // What the backend copied from device to host over all steps (0 on the
+  // CPU); divided by num_forward_calls, the per-step figure.
+  int64_t device_to_host_bytes = 0;
 };
 
 class Engine;

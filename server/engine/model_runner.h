@@ -69,6 +69,7 @@ class ModelRunner {
   int64_t num_forward_tokens() const { return num_forward_tokens_; }
   // Bytes of step metadata the last step wrote (what a device backend copies).
   int64_t metadata_bytes() const { return metadata_bytes_; }
+  int64_t device_to_host_bytes() const { return model_.device_to_host_bytes(); }
   int64_t num_slots_in_use() const { return static_cast<int64_t>(slots_.size()); }
 
  private:

@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -80,6 +81,7 @@ class CudaBackend final : public Backend {
 
   std::string name() const override { return "cuda " + dtype_; }
   int64_t allocated_bytes() const override { return allocated_; }
+  int64_t device_to_host_bytes() const override { return d2h_bytes_.load(std::memory_order_relaxed); }
 
   absl::StatusOr<Tensor> LoadWeight(const WeightStore& store, std::span<const WeightPart> parts) override;
   absl::StatusOr<Tensor> Allocate(int64_t rows, int64_t cols) override;
@@ -149,6 +151,8 @@ class CudaBackend final : public Backend {
   std::byte* device_out_ = nullptr;
   PinnedBuffer host_out_;
   int32_t* bad_id_flag_ = nullptr;  // inside device_out_, at its end
+  // Written on the engine thread, read by stats from others.
+  std::atomic<int64_t> d2h_bytes_{0};
 };
 
 template <typename T>
@@ -396,6 +400,7 @@ absl::Status CudaBackend<T>::FinishStep(size_t output_bytes) {
                                                   cudaMemcpyDeviceToHost, stream_),
                                   "embedding flag copy"));
   KAON_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream_), "step"));
+  d2h_bytes_.fetch_add(static_cast<int64_t>(output_bytes + sizeof(int32_t)), std::memory_order_relaxed);
   int32_t bad = 0;
   std::memcpy(&bad, host_out_.as<std::byte>() + flag_at, sizeof(bad));
   if (bad != 0) return absl::InvalidArgumentError("a token id outside the vocabulary reached the embedding");
