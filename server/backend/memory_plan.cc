@@ -92,7 +92,10 @@ std::string FormatBytes(int64_t bytes) {
     v /= 1024;
     ++unit;
   }
-  return absl::StrFormat(v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, kUnits[unit]);
+  // The precision as an argument: Clang checks absl format strings at compile
+  // time and refuses one chosen at run time.
+  const int decimals = v < 10 ? 2 : v < 100 ? 1 : 0;
+  return absl::StrFormat("%.*f %s", decimals, v, kUnits[unit]);
 }
 
 int64_t DTypeBytes(const std::string& dtype) {

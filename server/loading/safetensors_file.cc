@@ -170,7 +170,9 @@ absl::Status SafetensorsFile::ParseHeader() {
       }
       continue;
     }
-    auto bad = [&](const auto&... parts) {
+    // `name` by init-capture: clang 14 (the fuzz build) cannot capture a
+    // structured binding directly.
+    auto bad = [&, &name = name](const auto&... parts) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": tensor ", NameForError(name), ": ", parts...));
     };
     if (!entry.is_object())

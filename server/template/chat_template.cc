@@ -76,8 +76,11 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::FromModelDir(
     } else if (tmpl && tmpl->is_array()) {
       bool found = false;
       for (const auto& entry : *tmpl) {
-        if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
-            entry["template"].is_string()) {
+        // value("name", "") would throw on a non-string name; a config file
+        // must get an error (or be skipped), never an exception.
+        const auto name = entry.find("name");  // end() when entry is not an object
+        if (entry.is_object() && name != entry.end() && name->is_string() && *name == "default" &&
+            entry.contains("template") && entry["template"].is_string()) {
           source = entry["template"].get<std::string>();
           found = true;
         }

@@ -95,7 +95,14 @@ KAON_ALWAYS_INLINE void Pack(const V8f& v, const V8i& up, int64_t base, float* k
     const uint32_t m = Bits8(up);
     V8i lanes;
     std::memcpy(&lanes, kPack.lanes[m], sizeof(lanes));
+#if defined(__clang__)
+    // Clang has no variable-index __builtin_shuffle (the fuzz build uses it);
+    // the same lanes gathered one by one give the same result.
+    V8f packed;
+    for (int j = 0; j < 8; ++j) packed[j] = v[lanes[j]];
+#else
     const V8f packed = __builtin_shuffle(v, lanes);  // vpermps under AVX2
+#endif
     const V8i packed_ids = lanes + static_cast<int32_t>(base);
     std::memcpy(keys + *h, &packed, sizeof(packed));
     std::memcpy(ids + *h, &packed_ids, sizeof(packed_ids));
