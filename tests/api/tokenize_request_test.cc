@@ -37,7 +37,10 @@ ApiError Err(const std::variant<Json, ApiError>& r) {
 
 TEST(TokenizeRequestTest, GoldenPromptsTokenizeAsTheReferenceDid) {
   const ServingContext ctx = testing::StoriesContext(512);
-  for (const auto& c : Golden()["cases"]) {
+  // Held by name: a range-for over Golden()["cases"] would iterate a member
+  // of a temporary already destroyed (ASan: heap-use-after-free).
+  const Json golden = Golden();
+  for (const auto& c : golden["cases"]) {
     const Json out = Ok(Tokenize(Json{{"prompt", c["prompt"]}}, ctx));
     EXPECT_EQ(out["tokens"], c["prompt_token_ids"]) << c["prompt"];
     EXPECT_EQ(out["count"], c["prompt_token_ids"].size());
