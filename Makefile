@@ -26,7 +26,7 @@ TSAN_OPTIONS_RUN = halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR
 # Tests too slow under a sanitizer for CI carry the label `sanitize-heavy`.
 SANITIZE_CTEST = ctest --output-on-failure -j $(JOBS) --timeout 900 -LE 'sanitize-heavy|fuzz-replay'
 
-.PHONY: all deps node-deps configure build test serve bench clean test-sanitize fuzz-replay fuzz hardening-check
+.PHONY: all deps node-deps configure build test serve bench clean test-sanitize fuzz-replay fuzz fuzz-deps hardening-check
 
 all: build
 
@@ -70,18 +70,21 @@ fuzz-replay: deps $(ASAN_DIR)/build.ninja
 	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) -L fuzz-replay
 
 # Real fuzzing, by hand: clang + libFuzzer (tests/fuzz/README.md).
-$(FUZZ_DIR)/build.ninja:
+$(FUZZ_DIR)/build.ninja: | fuzz-deps
 	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DKAON_FUZZ=ON \
 	  -DKAON_WITH_CUDA=OFF -DKAON_BUILD_BENCH=OFF -DKAON_HARDENING=OFF -DKAON_TEST_DIRS=fuzz \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 
-fuzz: deps $(FUZZ_DIR)/build.ninja
-	cmake --build $(FUZZ_DIR) -j $(JOBS)
+fuzz-deps:
+	@scripts/install-deps.sh fuzz
+
+fuzz: fuzz-deps $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target kaon_fuzz_all
 	tests/fuzz/run.sh $(FUZZ_DIR)/bin
 
 # What ships is hardened (PIE, stack protector, FORTIFY, BIND_NOW).
-hardening-check: build  # needs CMAKE_FLAGS=-DKAON_HARDENING=ON until it is the default
+hardening-check: build
 	scripts/hardening-check.sh $(BUILD_DIR)
 
 clean:

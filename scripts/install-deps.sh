@@ -9,6 +9,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev ninja-build ccache pkg-config cmake g++
   python3-jinja2
 )
+# `make fuzz` (scripts/install-deps.sh fuzz) also needs Clang and its libFuzzer
+# runtime; CI replays the corpora with g++ and does not install them.
+if [ "${1:-}" = "fuzz" ]; then PACKAGES+=(clang-14 libclang-rt-14-dev); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -152,6 +152,8 @@ std::string TypeName(const Value& v) {
   return "object";
 }
 
+void ThrowNotAnInteger(const Value& v) { ThrowError("'" + TypeName(v) + "' object cannot be interpreted as an integer"); }
+
 std::string ObjectTypeRepr(const Value& v) {
   if (v.is_none()) return "None";
   if (v.is_dict() && v.dict()->is_namespace) return "jinja2.utils.Namespace object";

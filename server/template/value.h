@@ -38,6 +38,8 @@ struct TemplateError : std::exception {
 };
 [[noreturn]] void ThrowError(std::string message);
 [[noreturn]] void ThrowLimit(std::string message);
+// Python's "'str' object cannot be interpreted as an integer".
+[[noreturn]] void ThrowNotAnInteger(const Value& v);
 
 struct UndefinedInfo {
   std::string hint;          // explicit message, wins when set
@@ -134,8 +136,14 @@ class Value {
   bool as_bool() const { return std::get<bool>(v_); }
   int64_t as_int() const { return std::get<int64_t>(v_); }
   double as_float() const { return std::get<double>(v_); }
-  // Int view of bool/int (Python bools are ints).
-  int64_t int_value() const { return is_bool() ? (as_bool() ? 1 : 0) : as_int(); }
+  // Int view of bool/int (Python bools are ints). Builtins call it on their
+  // arguments (`batch(n)`, `center(width)`, ...), so anything else is the
+  // template's TypeError, not an escaped bad_variant_access (an Internal error).
+  int64_t int_value() const {
+    if (is_bool()) return as_bool() ? 1 : 0;
+    if (!is_int()) ThrowNotAnInteger(*this);
+    return as_int();
+  }
   double number_value() const { return is_float() ? as_float() : static_cast<double>(int_value()); }
   const std::string& str() const {
     if (const auto* s = std::get_if<OwnedString>(&v_)) return *s;

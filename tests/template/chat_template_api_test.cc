@@ -53,6 +53,34 @@ TEST(ChatTemplate, RuntimeErrorNamesLine) {
   EXPECT_EQ(r.status().message(), "chat template: line 3: 'str object' has no attribute 'nope'");
 }
 
+// Builtins that take an integer argument (fuzz finding, tests/fuzz/corpus/
+// jinja/regress-int-arg-*): anything else is the template's TypeError, as in
+// Python, never an escaped std::bad_variant_access (an Internal error, a 500).
+TEST(ChatTemplate, NonIntegerArgumentIsATypeErrorNotInternal) {
+  const char* cases[] = {
+      "{{ [1, 2, 3]|batch('2')|list }}", "{{ 'a'|center('9') }}",       "{{ 'a'|indent([]) }}",
+      "{{ '10'|int(0, 'x') }}",          "{{ 'a'.ljust('x') }}",         "{{ 'a'.rjust(1.5) }}",
+      "{{ 'a'.zfill('3') }}",            "{{ 'a'.center({}) }}",         "{{ 'aa'|replace('a', 'b', 'x') }}",
+      "{{ 'ab'.replace('a', 'b', none) }}", "{{ 1.5|round('x') }}",      "{{ 'a b'.split(' ', 'x') }}",
+  };
+  for (const char* source : cases) {
+    SCOPED_TRACE(source);
+    auto t = ChatTemplate::Parse(source);
+    ASSERT_TRUE(t.ok()) << t.status();
+    auto r = (*t)->Render(Messages("[]"));
+    ASSERT_FALSE(r.ok()) << *r;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("object cannot be interpreted as an integer"), std::string::npos)
+        << r.status().message();
+  }
+  // Bools are ints in Python, so they still work.
+  auto t = ChatTemplate::Parse("{{ 'a'|center(true) }}|{{ [1, 2]|batch(true)|list }}");
+  ASSERT_TRUE(t.ok());
+  auto r = (*t)->Render(Messages("[]"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "a|[[1], [2]]");
+}
+
 TEST(ChatTemplate, InputsAndKeyOrder) {
   auto t = ChatTemplate::Parse(
       "{{ bos_token }}{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}"
