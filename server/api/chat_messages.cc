@@ -49,13 +49,16 @@ std::optional<std::string> FlattenContent(const Json& content, size_t index, std
 
 }  // namespace
 
+std::optional<ApiError> CheckMessageCount(size_t messages, const RequestLimits& limits) {
+  if (messages <= limits.max_messages) return std::nullopt;
+  return InvalidRequest("messages", absl::StrCat("messages holds ", messages, " messages; at most ",
+                                                 limits.max_messages, " are allowed (--max-chat-messages)"));
+}
+
 std::variant<Json, ApiError> NormalizeChatMessages(const Json& messages, const RequestLimits& limits) {
   if (!messages.is_array()) return InvalidRequest("messages", "messages must be a list of messages");
   if (messages.empty()) return InvalidRequest("messages", "messages must not be empty");
-  if (messages.size() > limits.max_messages) {
-    return InvalidRequest("messages", absl::StrCat("messages holds ", messages.size(), " messages; at most ",
-                                                   limits.max_messages, " are allowed (--max-chat-messages)"));
-  }
+  if (std::optional<ApiError> e = CheckMessageCount(messages.size(), limits)) return *e;
   Json out = Json::array();
   for (size_t i = 0; i < messages.size(); ++i) {
     const Json& m = messages[i];

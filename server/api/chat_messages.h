@@ -18,6 +18,10 @@ namespace kaon::api {
 // or absent content (an assistant turn that only calls tools, as the Vercel AI
 // SDK sends it) becomes "", as vLLM renders it, so every template can treat
 // content as a string. Tool-call arguments are parsed within limits.json.
+// The message-count limit's one message (also checked by gRPC before it
+// converts a message).
+std::optional<ApiError> CheckMessageCount(size_t messages, const RequestLimits& limits);
+
 std::variant<nlohmann::ordered_json, ApiError> NormalizeChatMessages(const nlohmann::ordered_json& messages,
                                                                      const RequestLimits& limits);
 

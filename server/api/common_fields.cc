@@ -5,20 +5,20 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "server/api/request_rules.h"
 
 namespace kaon::api {
 namespace {
 
 using Json = nlohmann::ordered_json;
 
-// OpenAI allows 4 stop sequences; vLLM more. The limits keep the per-token
-// stop-string scan cheap.
-void ReadStop(FieldReader& r, const RequestLimits& limits, ParsedRequest& out) {
+// The readers below check JSON types only; counts, lengths and ranges are
+// rules (request_rules.h), checked on the typed values in FinishCommonFields.
+// A body is bounded by the JSON limits before it gets here, so reading a long
+// list before refusing its length costs no more than parsing it did.
+void ReadStop(FieldReader& r, ParsedRequest& out) {
   const Json* v = r.Get("stop");
   if (!v) return;
-  if (v->is_array() && v->size() > limits.max_stop) {
-    return r.Fail("stop", absl::StrCat("stop may hold at most ", limits.max_stop, " strings, got ", v->size()));
-  }
   if (v->is_string()) {
     out.params.stop = {v->get<std::string>()};
   } else if (v->is_array()) {
@@ -29,23 +29,12 @@ void ReadStop(FieldReader& r, const RequestLimits& limits, ParsedRequest& out) {
   } else {
     return r.Fail("stop", "stop must be a string or a list of strings");
   }
-  for (const std::string& s : out.params.stop) {
-    if (s.empty()) return r.Fail("stop", "stop strings must not be empty");
-    if (s.size() > limits.max_stop_bytes) {
-      return r.Fail("stop", absl::StrCat("stop strings may be at most ", limits.max_stop_bytes, " bytes long, got ",
-                                         s.size()));
-    }
-  }
 }
 
-void ReadStopTokenIds(FieldReader& r, const RequestLimits& limits, ParsedRequest& out) {
+void ReadStopTokenIds(FieldReader& r, ParsedRequest& out) {
   const Json* v = r.Get("stop_token_ids");
   if (!v) return;
   if (!v->is_array()) return r.Fail("stop_token_ids", "stop_token_ids must be a list of integers");
-  if (v->size() > limits.max_stop_token_ids) {
-    return r.Fail("stop_token_ids", absl::StrCat("stop_token_ids may hold at most ", limits.max_stop_token_ids,
-                                                 " ids, got ", v->size()));
-  }
   for (const Json& id : *v) {
     std::optional<int64_t> i = AsInteger(id);
     if (!i || *i < INT32_MIN || *i > INT32_MAX) {
@@ -56,14 +45,10 @@ void ReadStopTokenIds(FieldReader& r, const RequestLimits& limits, ParsedRequest
 }
 
 // {"50256": -100}: OpenAI's keys are token ids written as strings.
-void ReadLogitBias(FieldReader& r, const RequestLimits& limits, ParsedRequest& out) {
+void ReadLogitBias(FieldReader& r, ParsedRequest& out) {
   const Json* v = r.Get("logit_bias");
   if (!v) return;
   if (!v->is_object()) return r.Fail("logit_bias", "logit_bias must be an object mapping token ids to numbers");
-  if (v->size() > limits.max_logit_bias) {
-    return r.Fail("logit_bias", absl::StrCat("logit_bias may hold at most ", limits.max_logit_bias,
-                                             " entries, got ", v->size()));
-  }
   for (auto it = v->begin(); it != v->end(); ++it) {
     const std::string& key = it.key();
     int64_t id = 0;
@@ -114,13 +99,18 @@ void ReadResponseFormat(FieldReader& r) {
 
 }  // namespace
 
+std::optional<ApiError> CheckModelName(const std::string& name, const ServingContext& ctx) {
+  if (name == ctx.served_model_name) return std::nullopt;
+  return ApiError{404, absl::StrCat("The model `", Quote(name), "` does not exist."), "not_found_error", "model",
+                  "model_not_found"};
+}
+
 void CheckModel(FieldReader& r, const ServingContext& ctx) {
   if (const Json* m = r.Get("model")) {
     if (!m->is_string()) {
       r.Fail("model", "model must be a string");
-    } else if (m->get<std::string>() != ctx.served_model_name) {
-      r.Fail(ApiError{404, absl::StrCat("The model `", Quote(m->get<std::string>()), "` does not exist."), "not_found_error",
-                      "model", "model_not_found"});
+    } else if (std::optional<ApiError> e = CheckModelName(m->get<std::string>(), ctx)) {
+      r.Fail(std::move(*e));
     }
   }
 }
@@ -129,6 +119,7 @@ void ReadCommonFields(FieldReader& r, const ServingContext& ctx, ParsedRequest& 
   out.model = ctx.served_model_name;
   CheckModel(r, ctx);
   SamplingParams& p = out.params;
+  ApplyGenerationDefaults(ctx.generation, &p);
   r.Int("n", &p.n);
   r.Int("best_of", &p.best_of);
   r.Number("temperature", &p.temperature);
@@ -139,9 +130,9 @@ void ReadCommonFields(FieldReader& r, const ServingContext& ctx, ParsedRequest& 
   r.Number("frequency_penalty", &p.frequency_penalty);
   r.Number("repetition_penalty", &p.repetition_penalty);
   ReadSeed(r, out);
-  ReadStop(r, ctx.limits, out);
-  ReadStopTokenIds(r, ctx.limits, out);
-  ReadLogitBias(r, ctx.limits, out);
+  ReadStop(r, out);
+  ReadStopTokenIds(r, out);
+  ReadLogitBias(r, out);
   r.Bool("ignore_eos", &p.ignore_eos);
   r.Int("min_tokens", &p.min_tokens);
   r.Bool("skip_special_tokens", &p.skip_special_tokens);
@@ -161,55 +152,43 @@ void ReadCommonFields(FieldReader& r, const ServingContext& ctx, ParsedRequest& 
   }
 }
 
-std::string ParamFromValidateMessage(std::string_view message) {
-  size_t end = 0;
-  while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '_')) {
-    ++end;
-  }
-  return std::string(message.substr(0, end));
-}
-
-std::optional<ApiError> FinishCommonFields(const ServingContext& ctx, bool max_tokens_given, ParsedRequest& out) {
-  const char* prompt_param = out.kind == RequestKind::kChat ? "messages" : "prompt";
+std::optional<ApiError> FinishCommonFields(const ServingContext& ctx, bool max_tokens_given, ParsedRequest& out,
+                                           const FieldNames& names) {
+  const int64_t vocab = ctx.vocab_size;
   size_t longest = 0;
   for (const std::vector<int32_t>& ids : out.prompts) {
-    if (ids.empty()) return InvalidRequest(prompt_param, "the prompt must contain at least one token");
-    for (int32_t id : ids) {
-      if (id < 0 || id >= ctx.vocab_size) {
-        return InvalidRequest(prompt_param, absl::StrCat("prompt token id ", id, " is outside the vocabulary (0..",
-                                                         ctx.vocab_size - 1, ")"));
-      }
-    }
+    if (absl::Status s = CheckPromptIds(ids, vocab); !s.ok()) return ApiErrorFromStatus(s, names.prompt);
     longest = std::max(longest, ids.size());
   }
   const int64_t prompt_len = static_cast<int64_t>(longest);
   if (!max_tokens_given) {
-    out.params.max_tokens = out.kind == RequestKind::kChat ? ctx.max_model_len - prompt_len : 16;
+    // Chat's default is the rest of the context; at least one token, so a
+    // prompt that fills the context is refused with its token counts.
+    out.params.max_tokens = names.chat_default_max_tokens ? std::max<int64_t>(ctx.max_model_len - prompt_len, 1) : 16;
   }
-  // The context check comes before Validate so that a chat prompt that fills
-  // the context (default max_tokens 0) reports the token counts, not
-  // "max_tokens must be at least 1". Compared without the sum, which could
-  // overflow for a max_tokens near 2^63.
-  if (out.params.max_tokens >= 0 &&
-      (out.params.max_tokens > ctx.max_model_len - prompt_len || prompt_len >= ctx.max_model_len)) {
-    // Worded as Engine::Submit words it, so the client sees one message.
-    const int64_t shown = std::max<int64_t>(out.params.max_tokens, max_tokens_given ? 0 : 1);
-    const int64_t requested = shown > INT64_MAX - prompt_len ? INT64_MAX : prompt_len + shown;
-    ApiError e = InvalidRequest(
-        prompt_param, absl::StrCat("This model's maximum context length is ", ctx.max_model_len,
-                                   " tokens. However, you requested ", requested, " tokens (", prompt_len,
-                                   " in the prompt, ", shown,
-                                   " for the completion). Please reduce the prompt or max_tokens."));
-    e.code = "context_length_exceeded";
-    return e;
+  // The context rule comes first so that its message gives the token counts.
+  // A negative max_tokens is the sampling rule's.
+  if (out.params.max_tokens >= 0) {
+    if (absl::Status s = CheckContextLength(prompt_len, out.params.max_tokens, ctx.max_model_len); !s.ok()) {
+      ApiError e = ApiErrorFromStatus(s, names.prompt);
+      e.code = "context_length_exceeded";
+      return e;
+    }
   }
-  if (absl::Status s = out.params.Validate(ctx.vocab_size); !s.ok()) {
-    std::string param = ParamFromValidateMessage(std::string(s.message()));
-    // Chat names the number of alternatives top_logprobs.
-    if (out.kind == RequestKind::kChat && param == "logprobs") param = "top_logprobs";
-    return ApiErrorFromStatus(s, param);
+  if (absl::Status s = CheckSamplingParams(out.params, vocab, ctx.limits, names.logprobs); !s.ok()) {
+    return ApiErrorFromStatus(s, ParamFromRuleMessage(s.message()));
   }
   return std::nullopt;
+}
+
+std::optional<ApiError> FinishCommonFields(const ServingContext& ctx, bool max_tokens_given, ParsedRequest& out) {
+  FieldNames names;
+  if (out.kind == RequestKind::kChat) {
+    names.prompt = "messages";
+    names.logprobs = "top_logprobs";
+    names.chat_default_max_tokens = true;
+  }
+  return FinishCommonFields(ctx, max_tokens_given, out, names);
 }
 
 GenerationRequest ToGenerationRequest(const ParsedRequest& request, size_t prompt_index) {

@@ -78,13 +78,11 @@ ParseResult ParseCompletionRequest(const Json& body, const ServingContext& ctx) 
   if (const Json* lp = r.Get("logprobs")) {
     // Completions take the number of alternatives; a boolean is a client
     // mixing up the chat API, which deserves a clear type error.
-    std::optional<int64_t> k = AsInteger(*lp);
-    if (!lp->is_number() || !k) {
+    // (Its range is a rule, checked in FinishCommonFields.)
+    if (!lp->is_number() || !AsInteger(*lp)) {
       r.Fail("logprobs", "logprobs must be an integer");
-    } else if (*k < 0 || *k > SamplingParams::kMaxLogprobs) {
-      r.Fail("logprobs", absl::StrCat("logprobs must be in [0, ", SamplingParams::kMaxLogprobs, "], got ", *k));
     } else {
-      out.params.logprobs = static_cast<int32_t>(*k);
+      r.Int("logprobs", &out.params.logprobs);
     }
   }
   // Echoed prompts carry their own logprobs when logprobs are asked for.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "server/api/request_limits.h"
+#include "server/loading/model_config.h"
 
 namespace kaon {
 class Tokenizer;
@@ -21,6 +22,8 @@ struct ServingContext {
   int64_t max_model_len = 0;
   int64_t vocab_size = 0;
   RequestLimits limits;
+  // generation_config.json's sampling defaults, under the request's fields.
+  GenerationDefaults generation;
 };
 
 }  // namespace kaon::api

@@ -35,14 +35,34 @@ std::variant<Json, ApiError> Tokenize(const Json& body, const ServingContext& ct
   }
   if (!r.ok()) return *r.error();
 
-  const std::vector<int32_t> ids = ctx.tokenizer->Encode(text, add_special_tokens);
-  Json out = {{"count", ids.size()}, {"max_model_len", ctx.max_model_len}, {"tokens", ids}, {"token_strs", nullptr}};
-  if (return_token_strs) {
-    Json strs = Json::array();
-    for (int32_t id : ids) strs.push_back(ctx.tokenizer->IdToToken(id));
-    out["token_strs"] = std::move(strs);
-  }
+  TokenizeResult t = TokenizeText(text, add_special_tokens, return_token_strs, ctx);
+  Json out = {{"count", t.ids.size()}, {"max_model_len", ctx.max_model_len}, {"tokens", t.ids}, {"token_strs", nullptr}};
+  if (t.token_strs) out["token_strs"] = *t.token_strs;
   return out;
+}
+
+TokenizeResult TokenizeText(const std::string& text, bool add_special_tokens, bool return_token_strs,
+                            const ServingContext& ctx) {
+  TokenizeResult t;
+  t.ids = ctx.tokenizer->Encode(text, add_special_tokens);
+  if (return_token_strs) {
+    t.token_strs.emplace();
+    for (int32_t id : t.ids) t.token_strs->push_back(ctx.tokenizer->IdToToken(id));
+  }
+  return t;
+}
+
+std::variant<std::string, ApiError> DetokenizeIds(const std::vector<int64_t>& ids, const ServingContext& ctx) {
+  const int32_t vocab = ctx.tokenizer->VocabSize();
+  std::vector<int32_t> narrow;
+  narrow.reserve(ids.size());
+  for (int64_t id : ids) {
+    if (id < 0 || id >= vocab) {
+      return InvalidRequest("tokens", absl::StrCat("token id ", id, " is out of range [0, ", vocab, ")"));
+    }
+    narrow.push_back(static_cast<int32_t>(id));
+  }
+  return ctx.tokenizer->Decode(narrow, /*skip_special_tokens=*/false);
 }
 
 std::variant<Json, ApiError> Detokenize(const Json& body, const ServingContext& ctx) {
@@ -53,17 +73,16 @@ std::variant<Json, ApiError> Detokenize(const Json& body, const ServingContext& 
   const Json* tokens = r.Get("tokens");
   if (tokens == nullptr) return InvalidRequest("tokens", "tokens (a list of token ids) is required");
   if (!tokens->is_array()) return InvalidRequest("tokens", "tokens must be a list of token ids");
-  const int32_t vocab = ctx.tokenizer->VocabSize();
-  std::vector<int32_t> ids;
+  std::vector<int64_t> ids;
+  ids.reserve(tokens->size());
   for (const Json& v : *tokens) {
     std::optional<int64_t> id = AsInteger(v);
     if (!v.is_number_integer() || !id) return InvalidRequest("tokens", "tokens must be a list of token ids");
-    if (*id < 0 || *id >= vocab) {
-      return InvalidRequest("tokens", absl::StrCat("token id ", *id, " is out of range [0, ", vocab, ")"));
-    }
-    ids.push_back(static_cast<int32_t>(*id));
+    ids.push_back(*id);
   }
-  return Json{{"prompt", ctx.tokenizer->Decode(ids, /*skip_special_tokens=*/false)}};
+  std::variant<std::string, ApiError> text = DetokenizeIds(ids, ctx);
+  if (auto* e = std::get_if<ApiError>(&text)) return *e;
+  return Json{{"prompt", std::move(std::get<std::string>(text))}};
 }
 
 }  // namespace kaon::api

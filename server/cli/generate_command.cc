@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/api/request_rules.h"
 #include "server/common/status.h"
 
 namespace kaon {
@@ -26,11 +27,11 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
 // Explicit flags win, then generation_config.json, then vLLM's defaults.
 SamplingParams ResolveSampling(const GenerateFlags& f, const GenerationDefaults& g) {
   SamplingParams s;
-  s.temperature = f.temperature.value_or(g.temperature.value_or(1.0f));
-  s.top_p = f.top_p.value_or(g.top_p.value_or(1.0f));
-  s.top_k = f.top_k.value_or(g.top_k.value_or(0));
-  s.min_p = f.min_p.value_or(g.min_p.value_or(0.0f));
-  s.repetition_penalty = g.repetition_penalty.value_or(1.0f);
+  ApplyGenerationDefaults(g, &s);
+  s.temperature = f.temperature.value_or(s.temperature);
+  s.top_p = f.top_p.value_or(s.top_p);
+  s.top_k = f.top_k.value_or(s.top_k);
+  s.min_p = f.min_p.value_or(s.min_p);
   s.seed = f.seed;
   s.max_tokens = f.max_tokens;
   s.ignore_eos = f.ignore_eos;
@@ -48,9 +49,13 @@ absl::Status Run(const GenerateFlags& flags, std::ostream& out) {
   } else {
     KAON_ASSIGN_OR_RETURN(request.prompt_ids, ParseIds(*flags.prompt_ids));
   }
+  const int64_t vocab = engine->info().config.vocab_size;
+  KAON_RETURN_IF_ERROR(api::CheckGenerationDefaults(engine->info().generation, vocab, flags.model_dir));
   request.params = ResolveSampling(flags, engine->info().generation);
   // Without --max-tokens' explicit value the default (16) may not fit a long
-  // prompt; the engine's error says so.
+  // prompt; the context rule's message says so.
+  KAON_RETURN_IF_ERROR(api::CheckGenerationRequest(request.prompt_ids, request.params,
+                                                   {vocab, engine->max_model_len()}, api::RequestLimits{}));
   const std::vector<int32_t> prompt_ids = request.prompt_ids;
   KAON_ASSIGN_OR_RETURN(std::unique_ptr<RequestHandle> handle, engine->Submit(std::move(request)));
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "server/api/request_rules.h"
 #include "server/api/serving_context.h"
 #include "server/common/memory_trimmer.h"
 #include "server/common/work_pool.h"
@@ -145,6 +146,12 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
     return 1;
   }
   engine = std::move(*created);
+  if (absl::Status s = api::CheckGenerationDefaults(engine->info().generation, engine->info().config.vocab_size,
+                                                    flags.model_dir);
+      !s.ok()) {
+    err << "kaon serve: " << s.message() << "\n";
+    return 1;
+  }
   out << "kaon: device " << engine->device_summary() << std::endl;
   if (!engine->memory_summary().empty()) out << "kaon: " << engine->memory_summary() << std::endl;
 
@@ -172,6 +179,7 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   backend.ctx.max_model_len = engine->max_model_len();
   backend.ctx.vocab_size = engine->info().config.vocab_size;
   backend.ctx.limits = flags.limits;
+  backend.ctx.generation = engine->info().generation;
   backend.trimmer = &trimmer;
   serving_metrics = std::make_unique<metrics::ServingMetrics>(metrics::MetricsInfo{
       backend.ctx.served_model_name, engine->block_size(), engine->num_kv_blocks(), engine->max_model_len()});

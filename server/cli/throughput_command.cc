@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "server/api/request_rules.h"
 #include "server/common/status.h"
 
 namespace kaon {
@@ -48,6 +49,22 @@ absl::Status Run(const ThroughputFlags& f, std::ostream& out) {
   const int32_t vocab = static_cast<int32_t>(
       std::min<int64_t>(engine->info().config.vocab_size, engine->tokenizer().VocabSize()));
   const auto prompts = RandomPrompts(f, vocab);
+  // Every request has the same lengths and flags, so checking the first
+  // checks them all (a bad flag is refused before any work starts).
+  auto params_for = [&](int64_t i) {
+    SamplingParams p;
+    p.max_tokens = f.output_len;
+    p.ignore_eos = true;
+    p.temperature = f.temperature;
+    p.top_p = f.top_p;
+    p.top_k = f.top_k;
+    p.min_p = f.min_p;
+    p.repetition_penalty = f.repetition_penalty;
+    p.seed = f.seed + static_cast<uint64_t>(i);
+    return p;
+  };
+  KAON_RETURN_IF_ERROR(api::CheckGenerationRequest(
+      prompts.at(0), params_for(0), {engine->info().config.vocab_size, engine->max_model_len()}, api::RequestLimits{}));
 
   const int64_t workers = std::min({f.max_concurrency > 0 ? f.max_concurrency : f.num_prompts, f.num_prompts,
                                     kMaxWorkers});
@@ -61,14 +78,7 @@ absl::Status Run(const ThroughputFlags& f, std::ostream& out) {
       for (int64_t i = next++; i < f.num_prompts; i = next++) {
         GenerationRequest r;
         r.prompt_ids = prompts[i];
-        r.params.max_tokens = f.output_len;
-        r.params.ignore_eos = true;
-        r.params.temperature = f.temperature;
-        r.params.top_p = f.top_p;
-        r.params.top_k = f.top_k;
-        r.params.min_p = f.min_p;
-        r.params.repetition_penalty = f.repetition_penalty;
-        r.params.seed = f.seed + static_cast<uint64_t>(i);
+        r.params = params_for(i);
         auto handle = engine->Submit(std::move(r));
         int64_t generated = 0;
         std::string error;

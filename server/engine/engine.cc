@@ -161,26 +161,22 @@ Engine::~Engine() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::Status Engine::Check(const GenerationRequest& request) const {
+absl::Status Engine::CheckInvariants(const GenerationRequest& request) const {
+  // Requests arrive validated (api::CheckGenerationRequest and the front
+  // ends' parsers, server/api/request_rules.h): a breach here is a caller's
+  // bug, refused without a client-facing message of its own so that each
+  // rule is worded once. What only the engine knows (the cache, the queue)
+  // is checked below and in the scheduler.
   const SamplingParams& p = request.params;
   const int64_t vocab = parts_.info.config.vocab_size;
-  KAON_RETURN_IF_ERROR(p.Validate(vocab));
   const int64_t prompt = static_cast<int64_t>(request.prompt_ids.size());
-  if (prompt == 0) return absl::InvalidArgumentError("the prompt must contain at least one token");
-  for (int32_t id : request.prompt_ids) {
-    if (id < 0 || id >= vocab) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("prompt token id ", id, " is outside the vocabulary (0..", vocab - 1, ")"));
-    }
-  }
-  // Compared without the sum, which could overflow for max_tokens near 2^63.
-  if (p.max_tokens > parts_.capacity.max_model_len - prompt) {
-    const int64_t total = p.max_tokens > INT64_MAX - prompt ? INT64_MAX : prompt + p.max_tokens;
-    return absl::InvalidArgumentError(absl::StrCat(
-        "This model's maximum context length is ", parts_.capacity.max_model_len,
-        " tokens. However, you requested ", total, " tokens (", prompt, " in the prompt, ", p.max_tokens,
-        " for the completion). Please reduce the prompt or max_tokens."));
-  }
+  bool ok = prompt > 0 && p.max_tokens >= 1 && p.max_tokens <= parts_.capacity.max_model_len - prompt &&
+            p.n >= 1 && p.n <= SamplingParams::kMaxChoices && p.num_candidates() <= SamplingParams::kMaxChoices &&
+            p.logprobs <= SamplingParams::kMaxLogprobs && p.prompt_logprobs <= SamplingParams::kMaxLogprobs;
+  for (int32_t id : request.prompt_ids) ok = ok && id >= 0 && id < vocab;
+  for (const auto& [id, bias] : p.logit_bias) ok = ok && id >= 0 && id < vocab;
+  for (int32_t id : p.stop_token_ids) ok = ok && id >= 0 && id < vocab;
+  if (!ok) return absl::InternalError("engine: a request reached Submit without validation (api::CheckGenerationRequest)");
   return absl::OkStatus();
 }
 
@@ -238,7 +234,7 @@ absl::StatusOr<std::vector<std::unique_ptr<RequestHandle>>> Engine::SubmitAll(
   }
   int64_t sequences = 0;
   for (const GenerationRequest& r : requests) {
-    KAON_RETURN_IF_ERROR(Check(r));
+    KAON_RETURN_IF_ERROR(CheckInvariants(r));
     sequences += r.params.num_candidates();
   }
   const int64_t max_queued = config_.max_num_queued_requests;

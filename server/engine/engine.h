@@ -136,8 +136,10 @@ class Engine {
   static absl::StatusOr<std::unique_ptr<Engine>> Create(const std::string& model_dir, const EngineConfig& config);
   ~Engine();
 
-  // Validates and queues a request. InvalidArgument for bad parameters or a
-  // request that can never fit; ResourceExhausted when the queue is full.
+  // Queues a request already checked by api::CheckGenerationRequest (or a
+  // front end's parser): one that breaks those rules is Internal. Beyond
+  // them, InvalidArgument for a request that can never fit the KV cache;
+  // ResourceExhausted when the queue is full.
   absl::StatusOr<std::unique_ptr<RequestHandle>> Submit(GenerationRequest request);
   // Several requests (one HTTP request's prompts) admitted together or not
   // at all: a request that the queue could never hold is InvalidArgument
@@ -179,7 +181,7 @@ class Engine {
   };
 
   Engine() = default;
-  absl::Status Check(const GenerationRequest& request) const;
+  absl::Status CheckInvariants(const GenerationRequest& request) const;
   // The handle and its children (one per candidate), not yet queued.
   std::unique_ptr<RequestHandle> MakeHandle(GenerationRequest request,
                                             std::vector<std::pair<std::unique_ptr<Request>, Route>>& children);

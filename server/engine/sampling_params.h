@@ -1,6 +1,7 @@
 // Per-request sampling parameters, with vLLM's meanings and ranges. The front
-// ends (OpenAI server, CLI) fill this struct and call Validate once; the
-// sampler then trusts it.
+// ends (OpenAI server, gRPC, CLI) fill this struct and check it once with
+// api::CheckSamplingParams (server/api/request_rules.h); the engine and the
+// sampler then trust it.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "server/backend/sampling.h"
+#include "server/loading/model_config.h"
 
 namespace kaon {
 
@@ -42,14 +44,18 @@ struct SamplingParams {
   static constexpr int32_t kMaxChoices = 128;
   int32_t num_candidates() const { return best_of > n ? best_of : n; }
 
-  // InvalidArgument naming the first offending field ("top_p must be in
-  // (0, 1], got 0"). NaN fails every range check.
-  absl::Status Validate(int64_t vocab_size) const;
-
   // Temperatures this small are treated as greedy (vLLM's _SAMPLING_EPS):
   // dividing by them would overflow the logits.
   static constexpr float kGreedyEpsilon = 1e-5f;
   bool greedy() const { return temperature < kGreedyEpsilon; }
 };
+
+// The model's generation_config.json sampling defaults (temperature, top_p,
+// top_k, min_p, repetition_penalty) written over vLLM's. Every front end
+// (HTTP, gRPC, `kaon generate`) calls it before reading the request's own
+// fields, so a field the request sets wins and an unset one behaves the same
+// everywhere. max_new_tokens and do_sample are not applied (as the CLI never
+// did): max_tokens keeps the API's defaults.
+void ApplyGenerationDefaults(const GenerationDefaults& defaults, SamplingParams* params);
 
 }  // namespace kaon

@@ -28,16 +28,14 @@ Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config
 
 absl::Status Scheduler::Add(std::unique_ptr<Request> r) {
   const int64_t prompt = r->num_prompt_tokens;
-  if (prompt <= 0 || prompt != r->num_tokens()) {
-    return absl::InvalidArgumentError("the prompt must contain at least one token");
+  // The prompt and context rules are the API's (server/api/request_rules.h);
+  // a request that breaks them here is the caller's bug.
+  if (prompt <= 0 || prompt != r->num_tokens() || r->params.max_tokens < 1 ||
+      r->params.max_tokens > config_.max_model_len - prompt) {
+    return absl::InternalError(absl::StrCat("scheduler: request ", r->id, " exceeds max_model_len ",
+                                            config_.max_model_len, " (not validated)"));
   }
   const int64_t total = prompt + r->params.max_tokens;
-  if (total > config_.max_model_len) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "This model's maximum context length is ", config_.max_model_len, " tokens. However, you requested ",
-        total, " tokens (", prompt, " in the prompt, ", r->params.max_tokens,
-        " for the completion). Please reduce the prompt or max_tokens."));
-  }
   if (!kv_->CanEverFit(total)) {
     return absl::InvalidArgumentError(absl::StrCat("the request needs ", total,
                                                    " tokens of KV cache, more than the whole cache holds (",

@@ -83,9 +83,10 @@ class Scheduler {
  public:
   Scheduler(const SchedulerConfig& config, KvCacheManager* kv);
 
-  // Checks a new request against the limits (prompt + max_tokens within
-  // max_model_len, fits the whole KV cache, queue not full) and queues it.
-  // ResourceExhausted when the queue is full; InvalidArgument otherwise.
+  // Queues a validated request (a prompt, prompt + max_tokens within
+  // max_model_len: Internal if not) after checking what only the scheduler
+  // knows: InvalidArgument when it can never fit the whole KV cache,
+  // ResourceExhausted when the queue is full.
   absl::Status Add(std::unique_ptr<Request> request);
 
   SchedulerOutput Schedule();

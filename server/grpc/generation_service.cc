@@ -16,7 +16,6 @@
 namespace kaon::grpc_api {
 namespace {
 
-using Json = nlohmann::ordered_json;
 
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const grpc::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -157,17 +156,15 @@ grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContex
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const bool large = raw->Length() >= api::kLargeRequestBytes;
   auto work = [context, reactor, request, backend, response, large] {
-    std::variant<Json, api::ApiError> body = TokenizeRequestToJson(*request, backend->ctx.limits);
-    if (auto* e = std::get_if<api::ApiError>(&body)) return reactor->Finish(ErrorStatus(*e, context));
-    std::variant<Json, api::ApiError> result = api::Tokenize(std::get<Json>(body), backend->ctx);
+    std::variant<api::TokenizeResult, api::ApiError> result = RunTokenize(*request, backend->ctx);
     if (auto* e = std::get_if<api::ApiError>(&result)) return reactor->Finish(ErrorStatus(*e, context));
-    const Json& j = std::get<Json>(result);
+    const api::TokenizeResult& t = std::get<api::TokenizeResult>(result);
     kaon::v1::TokenizeResponse out;
-    for (const Json& id : j["tokens"]) out.add_tokens(id.get<int32_t>());
-    out.set_count(j["count"].get<int64_t>());
-    out.set_max_model_len(j["max_model_len"].get<int64_t>());
-    if (j["token_strs"].is_array()) {
-      for (const Json& s : j["token_strs"]) out.add_token_strs(s.get<std::string>());
+    out.mutable_tokens()->Add(t.ids.begin(), t.ids.end());
+    out.set_count(static_cast<int64_t>(t.ids.size()));
+    out.set_max_model_len(backend->ctx.max_model_len);
+    if (t.token_strs) {
+      for (const std::string& s : *t.token_strs) out.add_token_strs(s);
     }
     SerializeResponse(out, response);
     reactor->Finish(grpc::Status::OK);
@@ -187,13 +184,10 @@ grpc::ServerUnaryReactor* GenerationService::Detokenize(grpc::CallbackServerCont
   if (grpc::Status s = ParseRequestBytes(*raw, request.get()); !s.ok()) return Reply(context, s);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto work = [context, reactor, request, backend, response] {
-    Json body = Json::object();
-    if (!request->model().empty()) body["model"] = request->model();
-    body["tokens"] = Json(std::vector<int32_t>(request->tokens().begin(), request->tokens().end()));
-    std::variant<Json, api::ApiError> result = api::Detokenize(body, backend->ctx);
+    std::variant<std::string, api::ApiError> result = RunDetokenize(*request, backend->ctx);
     if (auto* e = std::get_if<api::ApiError>(&result)) return reactor->Finish(ErrorStatus(*e, context));
     kaon::v1::DetokenizeResponse out;
-    out.set_text(std::get<Json>(result)["prompt"].get<std::string>());
+    out.set_text(std::move(std::get<std::string>(result)));
     SerializeResponse(out, response);
     reactor->Finish(grpc::Status::OK);
   };

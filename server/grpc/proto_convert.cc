@@ -3,32 +3,29 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "server/api/chat_messages.h"
 #include "server/api/chat_request.h"
-#include "server/api/completion_request.h"
+#include "server/api/common_fields.h"
 #include "server/api/request_body.h"
 #include "server/engine/sampling_params.h"
+#include "server/tokenizer/tokenizer.h"
 
 namespace kaon::grpc_api {
 namespace {
 
 using Json = nlohmann::ordered_json;
-using JsonOrError = std::variant<Json, api::ApiError>;
 
-// JSON text fields (tools, chat_template_kwargs) are parsed keeping key
-// order (templates print them), within the request limits: the one parser
-// HTTP bodies go through.
-std::optional<api::ApiError> ChatToJson(const kaon::v1::ChatInput& chat, const api::RequestLimits& limits,
-                                        Json& body) {
-  // Counted before any conversion, so a huge list costs nothing.
-  if (static_cast<size_t>(chat.messages_size()) > limits.max_messages) {
-    return api::InvalidRequest("messages", absl::StrCat("messages holds ", chat.messages_size(), " messages; at most ",
-                                                        limits.max_messages, " are allowed (--max-chat-messages)"));
-  }
-  if (static_cast<size_t>(chat.tools_size()) > limits.max_tools) {
-    return api::InvalidRequest("tools", absl::StrCat("tools holds ", chat.tools_size(), " tools; at most ",
-                                                     limits.max_tools, " are allowed (--max-tools)"));
-  }
-  Json messages = Json::array();
+// The chat input as api::RenderChat takes it. The messages become the
+// template's message values (the shape NormalizeChatMessages checks, as for
+// HTTP); tools and chat_template_kwargs arrive as JSON text and are parsed
+// within the request limits. The counts are checked first, with the shared
+// rules' messages, so a huge list costs nothing.
+std::optional<api::ApiError> ReadChat(const kaon::v1::ChatInput& chat, const api::RequestLimits& limits,
+                                      Json* messages, api::ChatPromptFields* f) {
+  if (auto e = api::CheckMessageCount(static_cast<size_t>(chat.messages_size()), limits)) return e;
+  if (auto e = api::CheckToolCount(static_cast<size_t>(chat.tools_size()), limits)) return e;
+  *messages = Json::array();
   for (const kaon::v1::ChatMessage& m : chat.messages()) {
     Json msg = Json::object();
     msg["role"] = m.role();
@@ -45,11 +42,11 @@ std::optional<api::ApiError> ChatToJson(const kaon::v1::ChatInput& chat, const a
       }
       msg["tool_calls"] = std::move(calls);
     }
-    messages.push_back(std::move(msg));
+    messages->push_back(std::move(msg));
   }
-  body["messages"] = std::move(messages);
+  f->messages = messages;
   if (chat.tools_size() > 0) {
-    Json tools = Json::array();
+    f->tools = Json::array();
     for (int i = 0; i < chat.tools_size(); ++i) {
       const std::string field = absl::StrCat("tools[", i, "]");
       std::variant<Json, api::ApiError> t = api::ParseJsonText(chat.tools(i), limits, field);
@@ -58,116 +55,125 @@ std::optional<api::ApiError> ChatToJson(const kaon::v1::ChatInput& chat, const a
         return *e;
       }
       if (!std::get<Json>(t).is_object()) return api::InvalidRequest("tools", field + " must be a JSON object text");
-      tools.push_back(std::move(std::get<Json>(t)));
+      f->tools.push_back(std::move(std::get<Json>(t)));
     }
-    body["tools"] = std::move(tools);
   }
-  if (chat.has_tool_choice()) body["tool_choice"] = chat.tool_choice();
+  if (chat.has_tool_choice()) f->tool_choice = chat.tool_choice();
   if (chat.has_chat_template_kwargs()) {
-    std::variant<Json, api::ApiError> k =
-        api::ParseJsonText(chat.chat_template_kwargs(), limits, "chat_template_kwargs");
+    std::variant<Json, api::ApiError> k = api::ParseJsonText(chat.chat_template_kwargs(), limits, "chat_template_kwargs");
     if (auto* e = std::get_if<api::ApiError>(&k)) return *e;
     if (!std::get<Json>(k).is_object()) {
       return api::InvalidRequest("chat_template_kwargs", "chat_template_kwargs must be a JSON object text");
     }
-    body["chat_template_kwargs"] = std::move(std::get<Json>(k));
+    f->chat_template_kwargs = std::move(std::get<Json>(k));
   }
-  if (chat.has_add_generation_prompt()) body["add_generation_prompt"] = chat.add_generation_prompt();
-  if (chat.has_continue_final_message()) body["continue_final_message"] = chat.continue_final_message();
+  if (chat.has_add_generation_prompt()) f->add_generation_prompt = chat.add_generation_prompt();
+  if (chat.has_continue_final_message()) f->continue_final_message = chat.continue_final_message();
   return std::nullopt;
+}
+
+std::variant<std::string, api::ApiError> RenderChat(const kaon::v1::ChatInput& chat, const api::ServingContext& ctx) {
+  Json messages;
+  api::ChatPromptFields f;
+  if (std::optional<api::ApiError> e = ReadChat(chat, ctx.limits, &messages, &f)) return *e;
+  return api::RenderChat(std::move(f), ctx);
+}
+
+// The sampling fields: the model's defaults, then every field the request set.
+void ReadSampling(const kaon::v1::GenerateRequest& r, const api::ServingContext& ctx, SamplingParams* p) {
+  ApplyGenerationDefaults(ctx.generation, p);
+  if (r.has_temperature()) p->temperature = r.temperature();
+  if (r.has_top_p()) p->top_p = r.top_p();
+  if (r.has_top_k()) p->top_k = r.top_k();
+  if (r.has_min_p()) p->min_p = r.min_p();
+  if (r.has_presence_penalty()) p->presence_penalty = r.presence_penalty();
+  if (r.has_frequency_penalty()) p->frequency_penalty = r.frequency_penalty();
+  if (r.has_repetition_penalty()) p->repetition_penalty = r.repetition_penalty();
+  // The map's order is unspecified; the sampler adds every entry, so it does not matter.
+  for (const auto& [id, bias] : r.logit_bias()) p->logit_bias.emplace_back(id, bias);
+  // Negative seeds are distinct seeds, as over HTTP.
+  if (r.has_seed()) p->seed = static_cast<uint64_t>(r.seed());
+  if (r.has_n()) p->n = r.n();
+  if (r.has_max_tokens()) p->max_tokens = r.max_tokens();
+  if (r.has_min_tokens()) p->min_tokens = r.min_tokens();
+  p->stop.assign(r.stop().begin(), r.stop().end());
+  p->stop_token_ids.assign(r.stop_token_ids().begin(), r.stop_token_ids().end());
+  if (r.has_ignore_eos()) p->ignore_eos = r.ignore_eos();
+  if (r.has_include_stop_str_in_output()) p->include_stop_str_in_output = r.include_stop_str_in_output();
+  // One field for both inputs: the number of alternatives (chat's top_logprobs).
+  if (r.has_logprobs()) p->logprobs = r.logprobs();
+  if (r.has_skip_special_tokens()) p->skip_special_tokens = r.skip_special_tokens();
 }
 
 }  // namespace
 
-JsonOrError GenerateRequestToJson(const kaon::v1::GenerateRequest& r, const api::RequestLimits& limits) {
-  Json body = Json::object();
-  if (!r.model().empty()) body["model"] = r.model();
-  const bool chat = r.input_case() == kaon::v1::GenerateRequest::kChat;
+api::ParseResult ParseGenerateRequest(const kaon::v1::GenerateRequest& r, const api::ServingContext& ctx) {
+  api::ParsedRequest out;
+  out.model = ctx.served_model_name;
+  if (!r.model().empty()) {
+    if (std::optional<api::ApiError> e = api::CheckModelName(r.model(), ctx)) return *e;
+  }
+  api::FieldNames names;
   switch (r.input_case()) {
     case kaon::v1::GenerateRequest::kText:
-      body["prompt"] = r.text();
+      names.prompt = "text";
+      out.prompts.push_back(ctx.tokenizer->Encode(r.text(), /*add_special_tokens=*/true));
       break;
     case kaon::v1::GenerateRequest::kTokenIds:
-      if (r.token_ids().ids_size() == 0) return api::InvalidRequest("token_ids", "token_ids must not be empty");
-      body["prompt"] = Json(std::vector<int32_t>(r.token_ids().ids().begin(), r.token_ids().ids().end()));
+      names.prompt = "token_ids";
+      out.prompts.emplace_back(r.token_ids().ids().begin(), r.token_ids().ids().end());
       break;
-    case kaon::v1::GenerateRequest::kChat:
-      if (std::optional<api::ApiError> e = ChatToJson(r.chat(), limits, body)) return *e;
+    case kaon::v1::GenerateRequest::kChat: {
+      out.kind = api::RequestKind::kChat;
+      names.prompt = "messages";
+      names.chat_default_max_tokens = true;
+      std::variant<std::string, api::ApiError> prompt = RenderChat(r.chat(), ctx);
+      if (auto* e = std::get_if<api::ApiError>(&prompt)) return *e;
+      out.rendered_chat_prompt = std::move(std::get<std::string>(prompt));
+      out.prompts.push_back(ctx.tokenizer->Encode(out.rendered_chat_prompt, /*add_special_tokens=*/false));
       break;
+    }
     default:
       return api::InvalidRequest("input", "one of text, chat or token_ids is required");
   }
-  if (r.has_temperature()) body["temperature"] = r.temperature();
-  if (r.has_top_p()) body["top_p"] = r.top_p();
-  if (r.has_top_k()) body["top_k"] = r.top_k();
-  if (r.has_min_p()) body["min_p"] = r.min_p();
-  if (r.has_presence_penalty()) body["presence_penalty"] = r.presence_penalty();
-  if (r.has_frequency_penalty()) body["frequency_penalty"] = r.frequency_penalty();
-  if (r.has_repetition_penalty()) body["repetition_penalty"] = r.repetition_penalty();
-  if (!r.logit_bias().empty()) {
-    Json bias = Json::object();
-    for (const auto& [id, value] : r.logit_bias()) bias[std::to_string(id)] = value;
-    body["logit_bias"] = std::move(bias);
-  }
-  if (r.has_seed()) body["seed"] = r.seed();
-  if (r.has_n()) body["n"] = r.n();
-  if (r.has_max_tokens()) body["max_tokens"] = r.max_tokens();
-  if (r.has_min_tokens()) body["min_tokens"] = r.min_tokens();
-  if (r.stop_size() > 0) body["stop"] = Json(std::vector<std::string>(r.stop().begin(), r.stop().end()));
-  if (r.stop_token_ids_size() > 0) {
-    body["stop_token_ids"] = Json(std::vector<int32_t>(r.stop_token_ids().begin(), r.stop_token_ids().end()));
-  }
-  if (r.has_ignore_eos()) body["ignore_eos"] = r.ignore_eos();
-  if (r.has_include_stop_str_in_output()) body["include_stop_str_in_output"] = r.include_stop_str_in_output();
-  if (r.has_logprobs()) {
-    // One field for both APIs: completions take the count as `logprobs`,
-    // chat as `top_logprobs`; checked here so the message names ours.
-    if (r.logprobs() < 0 || r.logprobs() > SamplingParams::kMaxLogprobs) {
-      return api::InvalidRequest(
-          "logprobs", absl::StrCat("logprobs must be in [0, ", SamplingParams::kMaxLogprobs, "], got ", r.logprobs()));
-    }
-    if (chat) {
-      body["logprobs"] = true;
-      body["top_logprobs"] = r.logprobs();
-    } else {
-      body["logprobs"] = r.logprobs();
-    }
-  }
-  if (r.has_skip_special_tokens()) body["skip_special_tokens"] = r.skip_special_tokens();
-  if (r.has_priority()) body["priority"] = r.priority();
-  return body;
+  ReadSampling(r, ctx, &out.params);
+  if (r.has_priority()) out.priority = r.priority();
+  if (std::optional<api::ApiError> e = api::FinishCommonFields(ctx, r.has_max_tokens(), out, names)) return *e;
+  return out;
 }
 
-api::ParseResult ParseGenerateRequest(const kaon::v1::GenerateRequest& request, const api::ServingContext& ctx) {
-  JsonOrError body = GenerateRequestToJson(request, ctx.limits);
-  if (auto* e = std::get_if<api::ApiError>(&body)) return *e;
-  const Json& j = std::get<Json>(body);
-  api::ParseResult parsed = request.input_case() == kaon::v1::GenerateRequest::kChat
-                                ? api::ParseChatRequest(j, ctx)
-                                : api::ParseCompletionRequest(j, ctx);
-  // "prompt" is the HTTP name; ours is the oneof member that was set.
-  if (auto* e = std::get_if<api::ApiError>(&parsed); e && e->param == "prompt") {
-    e->param = request.input_case() == kaon::v1::GenerateRequest::kText ? "text" : "token_ids";
+std::variant<api::TokenizeResult, api::ApiError> RunTokenize(const kaon::v1::TokenizeRequest& r,
+                                                             const api::ServingContext& ctx) {
+  if (!r.model().empty()) {
+    if (std::optional<api::ApiError> e = api::CheckModelName(r.model(), ctx)) return *e;
   }
-  return parsed;
-}
-
-JsonOrError TokenizeRequestToJson(const kaon::v1::TokenizeRequest& r, const api::RequestLimits& limits) {
-  Json body = Json::object();
-  if (!r.model().empty()) body["model"] = r.model();
+  std::string text;
+  // As over HTTP: a rendered chat prompt already holds its special tokens.
+  bool add_special_tokens = true;
   switch (r.input_case()) {
     case kaon::v1::TokenizeRequest::kText:
-      body["prompt"] = r.text();
+      text = r.text();
       break;
-    case kaon::v1::TokenizeRequest::kChat:
-      if (std::optional<api::ApiError> e = ChatToJson(r.chat(), limits, body)) return *e;
+    case kaon::v1::TokenizeRequest::kChat: {
+      add_special_tokens = false;
+      std::variant<std::string, api::ApiError> prompt = RenderChat(r.chat(), ctx);
+      if (auto* e = std::get_if<api::ApiError>(&prompt)) return *e;
+      text = std::move(std::get<std::string>(prompt));
       break;
+    }
     default:
       return api::InvalidRequest("input", "one of text or chat is required");
   }
-  if (r.has_add_special_tokens()) body["add_special_tokens"] = r.add_special_tokens();
-  if (r.return_token_strs()) body["return_token_strs"] = true;
-  return body;
+  if (r.has_add_special_tokens()) add_special_tokens = r.add_special_tokens();
+  return api::TokenizeText(text, add_special_tokens, r.return_token_strs(), ctx);
+}
+
+std::variant<std::string, api::ApiError> RunDetokenize(const kaon::v1::DetokenizeRequest& r,
+                                                       const api::ServingContext& ctx) {
+  if (!r.model().empty()) {
+    if (std::optional<api::ApiError> e = api::CheckModelName(r.model(), ctx)) return *e;
+  }
+  return api::DetokenizeIds(std::vector<int64_t>(r.tokens().begin(), r.tokens().end()), ctx);
 }
 
 void AppendEvent(const RequestOutput& event, kaon::v1::Choice* choice) {

@@ -210,5 +210,22 @@ TEST(CompletionRequest, MaxCompletionTokensWinsAndNullIsUnset) {
   EXPECT_EQ(p.params.max_tokens, 16);
 }
 
+// generation_config.json's defaults sit under the request's own fields, and
+// only the fields it sets move off vLLM's defaults.
+TEST(CompletionRequest, GenerationConfigDefaultsUnderRequestFields) {
+  ServingContext ctx = StoriesContext();
+  ctx.generation.temperature = 0.0f;
+  ctx.generation.top_k = 7;
+  const ParsedRequest d = RequestOf(ParseCompletionRequest({{"prompt", "x"}}, ctx));
+  EXPECT_FLOAT_EQ(d.params.temperature, 0.0f);
+  EXPECT_EQ(d.params.top_k, 7);
+  EXPECT_FLOAT_EQ(d.params.top_p, 1.0f);
+  EXPECT_FLOAT_EQ(d.params.repetition_penalty, 1.0f);
+  const ParsedRequest o =
+      RequestOf(ParseCompletionRequest({{"prompt", "x"}, {"temperature", 0.7}, {"top_k", nullptr}}, ctx));
+  EXPECT_FLOAT_EQ(o.params.temperature, 0.7f);
+  EXPECT_EQ(o.params.top_k, 7);  // null is unset, so the model's default stays
+}
+
 }  // namespace
 }  // namespace kaon::api

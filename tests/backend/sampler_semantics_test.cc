@@ -463,55 +463,5 @@ TEST(CpuSamplerTest, RunnerRowsBanEosAndStopIdsUnderMinTokens) {
   }
 }
 
-// ---------------------------------------------------------------------------
-// Validate
-
-TEST(SamplingParamsTest, DefaultsAreValid) { EXPECT_TRUE(SamplingParams{}.Validate(100).ok()); }
-
-TEST(SamplingParamsTest, ErrorsNameTheField) {
-  struct Case {
-    std::string field;
-    void (*mutate)(SamplingParams&);
-  };
-  const std::vector<Case> cases = {
-      {"n", [](SamplingParams& p) { p.n = 0; }},
-      {"temperature", [](SamplingParams& p) { p.temperature = -0.1f; }},
-      {"temperature", [](SamplingParams& p) { p.temperature = NAN; }},
-      {"top_k", [](SamplingParams& p) { p.top_k = -2; }},
-      {"top_p", [](SamplingParams& p) { p.top_p = 0.0f; }},
-      {"top_p", [](SamplingParams& p) { p.top_p = 1.01f; }},
-      {"min_p", [](SamplingParams& p) { p.min_p = 1.5f; }},
-      {"presence_penalty", [](SamplingParams& p) { p.presence_penalty = 2.5f; }},
-      {"frequency_penalty", [](SamplingParams& p) { p.frequency_penalty = -2.5f; }},
-      {"repetition_penalty", [](SamplingParams& p) { p.repetition_penalty = 0.0f; }},
-      {"logit_bias", [](SamplingParams& p) { p.logit_bias = {{100, 1.0f}}; }},
-      {"logit_bias", [](SamplingParams& p) { p.logit_bias = {{-1, 1.0f}}; }},
-      {"logit_bias", [](SamplingParams& p) { p.logit_bias = {{5, INFINITY}}; }},
-      {"logprobs", [](SamplingParams& p) { p.logprobs = 21; }},
-      {"prompt_logprobs", [](SamplingParams& p) { p.prompt_logprobs = -2; }},
-      {"max_tokens", [](SamplingParams& p) { p.max_tokens = 0; }},
-      {"min_tokens", [](SamplingParams& p) { p.min_tokens = -1; }},
-      {"min_tokens", [](SamplingParams& p) { p.min_tokens = 17; }},
-      {"stop_token_ids", [](SamplingParams& p) { p.stop_token_ids = {100}; }},
-      {"stop", [](SamplingParams& p) { p.stop = {"ok", ""}; }},
-  };
-  for (const Case& c : cases) {
-    SamplingParams p;
-    c.mutate(p);
-    const absl::Status s = p.Validate(100);
-    ASSERT_FALSE(s.ok()) << c.field;
-    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(std::string(s.message()).find(c.field), std::string::npos) << s.message();
-  }
-  SamplingParams edge;
-  edge.top_k = -1;
-  edge.top_p = 1.0f;
-  edge.min_p = 1.0f;
-  edge.logprobs = 20;
-  edge.min_tokens = 16;
-  edge.logit_bias = {{99, -100.0f}};
-  EXPECT_TRUE(edge.Validate(100).ok()) << edge.Validate(100);
-}
-
 }  // namespace
 }  // namespace kaon

@@ -27,15 +27,18 @@
 
 namespace kaon::testing {
 
-// `kaon serve models/stories260k --port 0 --grpc-port 0 ARGS...` (the HTTP
-// tests' ServerProcess, plus the gRPC port from its own announcement line).
+// `kaon serve MODEL --port 0 --grpc-port 0 ARGS...` (the HTTP tests'
+// ServerProcess, plus the gRPC port from its own announcement line); MODEL is
+// models/stories260k unless `model_dir` names another.
 class GrpcServerProcess {
  public:
   // True once both "kaon: grpc on HOST:PORT" and "kaon: serving ... on
   // http://HOST:PORT" were printed. The server's stderr goes to /dev/null
   // unless KAON_TEST_VERBOSE is set.
-  bool Start(const std::vector<std::string>& extra_args, const std::vector<std::string>& env = {}) {
-    std::vector<std::string> argv = {BinDir() + "/kaon", "serve", BundledModelDir(), "--port", "0", "--grpc-port", "0"};
+  bool Start(const std::vector<std::string>& extra_args, const std::vector<std::string>& env = {},
+             const std::string& model_dir = "") {
+    std::vector<std::string> argv = {BinDir() + "/kaon", "serve", model_dir.empty() ? BundledModelDir() : model_dir,
+                                     "--port", "0", "--grpc-port", "0"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     const std::string err = std::getenv("KAON_TEST_VERBOSE") == nullptr ? "/dev/null" : "";
     if (!process_.Start(argv, err, env)) return false;
