@@ -23,7 +23,7 @@
 
 #include "kaon/v1/kaon.pb.h"
 #include "server/api/parsed_request.h"
-#include "server/grpc/serving_state.h"
+#include "server/grpc/call_registry.h"
 
 namespace kaon::grpc_api {
 

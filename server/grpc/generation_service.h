@@ -12,7 +12,7 @@
 
 #include "kaon/v1/kaon.grpc.pb.h"
 #include "server/grpc/generate_call.h"
-#include "server/grpc/serving_state.h"
+#include "server/grpc/call_registry.h"
 
 namespace kaon {
 class WorkPool;

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/work_pool.h"
 #include "server/grpc/generation_service.h"
-#include "server/grpc/serving_state.h"
+#include "server/grpc/call_registry.h"
 
 namespace kaon::grpc_api {
 
