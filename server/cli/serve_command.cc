@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/api/request_rules.h"
 #include "server/api/serving_context.h"
+#include "server/api/serving_state.h"
 #include "server/common/memory_trimmer.h"
 #include "server/common/work_pool.h"
 #include "server/engine/engine_watchdog.h"
@@ -95,6 +96,11 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   options->pool = &pool;
   MemoryTrimmer::ConfigureAllocator();
   MemoryTrimmer trimmer;
+  // Loading → ready → draining → stopped (or failed), for both front ends and
+  // their health endpoints: a signal, the watchdog and this function each
+  // make a transition here once, and every front end follows it.
+  api::ServingState state;
+  options->state = &state;
 
   // Declared before the server so they outlive it: its connections hold
   // engine request handles and borrow the rest.
@@ -107,9 +113,6 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
   // connections. The gRPC server is declared after the engine so that it
   // (with its calls' request handles) goes first.
   std::unique_ptr<grpc_api::GrpcServer> grpc;
-  // When draining began (system_clock ticks; 0: not yet), so gRPC calls get
-  // the same --shutdown-timeout as HTTP's.
-  auto drain_started = std::make_shared<std::atomic<int64_t>>(0);
   if (flags.grpc_port) {
     grpc_api::GrpcOptions go;
     go.host = flags.host;
@@ -117,17 +120,13 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
     go.api_key = options->api_key;
     go.max_message_bytes = flags.max_request_bytes;
     go.pool = &pool;
+    go.state = &state;
     absl::StatusOr<std::unique_ptr<grpc_api::GrpcServer>> created = grpc_api::GrpcServer::Create(go);
     if (!created.ok()) {
       err << "kaon serve: " << created.status().message() << "\n";
       return 1;
     }
     grpc = std::move(*created);
-    // A signal or a fatal error drains gRPC at the moment HTTP starts to.
-    options->on_shutdown = [g = grpc.get(), drain_started] {
-      drain_started->store(std::chrono::system_clock::now().time_since_epoch().count());
-      g->BeginDrain();
-    };
   }
   absl::StatusOr<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Create(*options);
   if (!server.ok()) {
@@ -168,8 +167,6 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
     err << "kaon serve: " << loaded.status().message() << "\n";
     return 1;
   }
-  // A signal during loading: nothing was accepted that needs serving.
-  if ((*server)->stopping()) return 0;
 
   api::ServingBackend backend;
   backend.engine = engine.get();
@@ -185,36 +182,28 @@ int RunServeCommand(const ServeFlags& flags, std::ostream& out, std::ostream& er
       backend.ctx.served_model_name, engine->block_size(), engine->num_kv_blocks(), engine->max_model_len()});
   backend.metrics = serving_metrics.get();
   const std::string name = backend.ctx.served_model_name;
-  if (grpc) {
-    grpc->SetBackend(backend);
-    out << "kaon: grpc on " << flags.host << ":" << grpc->port() << std::endl;
-  }
-  (*server)->SetBackend(std::move(backend));
+  // A signal during loading: nothing was accepted that needs serving.
+  if (!state.SetBackend(std::move(backend))) return 0;
+  if (grpc) out << "kaon: grpc on " << flags.host << ":" << grpc->port() << std::endl;
   out << "kaon: serving " << flags.model_dir << " as " << name << " on http://" << flags.host << ":"
       << (*server)->port() << std::endl;
   if (hooks.on_ready) hooks.on_ready((*server)->port());
 
   absl::Status status;
   {
-    http::HttpServer* s = server->get();
-    std::unique_ptr<EngineWatchdog> watchdog =
-        EngineWatchdog::ForEngine(engine.get(), flags.engine_step_timeout_s,
-                                  [s, g = grpc.get()](const std::string& reason) {
-                                    if (g != nullptr) g->Fail(reason);
-                                    s->Fail(reason);
-                                  });
+    std::unique_ptr<EngineWatchdog> watchdog = EngineWatchdog::ForEngine(
+        engine.get(), flags.engine_step_timeout_s, [&state](const std::string& reason) { state.Fail(reason); });
     status = (*server)->Wait();
   }
   if (grpc) {
     // HTTP has drained (or failed): gRPC calls get what is left of the
     // shutdown timeout, counted from when the drain began.
     using SysClock = std::chrono::system_clock;
-    const int64_t began = drain_started->load();
-    const SysClock::time_point deadline =
-        began == 0 ? SysClock::now()
-                   : SysClock::time_point(SysClock::duration(began)) + WholeSeconds(flags.shutdown_timeout_s);
+    const std::optional<SysClock::time_point> began = state.drain_started();
+    const SysClock::time_point deadline = began ? *began + WholeSeconds(flags.shutdown_timeout_s) : SysClock::now();
     grpc->Shutdown(status.ok() ? deadline : SysClock::now());
   }
+  state.MarkStopped();
   if (status.ok()) return 0;
   err << "kaon serve: fatal: " << status.message() << "\n";
   // The engine thread may be stuck inside a step and cannot be joined: drop the

@@ -1,7 +1,7 @@
-// What every gRPC call consults: whether the server is loading, serving,
-// draining or failed; the backend once loaded; the live generation calls
-// (so Fail can end them); and the work queue their engine wake-ups run on.
-// Shared by the service (grpc_server.cc) and the reactors (generate_call.cc).
+// What every gRPC call consults besides the shared serving state: the live
+// generation calls (so a failure can end them) and the work queue their
+// engine wake-ups run on. Shared by the service (grpc_server.cc) and the
+// reactors (generate_call.cc).
 #pragma once
 
 #include <cstdint>
@@ -10,12 +10,12 @@
 #include <string>
 #include <unordered_set>
 
-#include "server/api/serving_backend.h"
+#include "server/api/serving_state.h"
 #include "server/common/work_pool.h"
 
 namespace kaon::grpc_api {
 
-enum class ServingPhase { kLoading, kServing, kDraining, kFailed };
+using api::ServingPhase;
 
 class Wakeable {
  public:
@@ -25,57 +25,36 @@ class Wakeable {
   virtual void Wake() = 0;
 };
 
-class ServingState {
+class CallRegistry {
  public:
-  explicit ServingState(int num_worker_threads) : queue_(QueueOptions(num_worker_threads)) {}
+  // `serving` is borrowed and outlives the registry.
+  CallRegistry(const api::ServingState* serving, int num_worker_threads)
+      : serving_(serving), queue_(QueueOptions(num_worker_threads)) {}
 
-  ServingPhase phase() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return phase_;
-  }
-  std::string fail_reason() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return fail_reason_;
-  }
-  // The backend, valid from SetBackend until the server is destroyed (the
-  // serve command keeps the engine alive that long); null before.
-  const api::ServingBackend* backend() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return backend_ ? &*backend_ : nullptr;
-  }
+  const api::ServingState& serving() const { return *serving_; }
 
-  // Each returns false (and changes nothing) when the transition no longer
-  // applies (e.g. SetBackend after a drain began).
-  bool SetBackend(api::ServingBackend backend) {
+  // Marks the drain: the generation calls live now are what Shutdown lets
+  // finish (and lingers for).
+  void NoteDrain() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (phase_ != ServingPhase::kLoading) return false;
-    backend_ = std::move(backend);
-    phase_ = ServingPhase::kServing;
-    return true;
+    if (!drain_noted_) calls_at_drain_ = calls_.size();
+    drain_noted_ = true;
   }
-  bool BeginDrain() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (phase_ == ServingPhase::kDraining || phase_ == ServingPhase::kFailed) return false;
-    phase_ = ServingPhase::kDraining;
-    calls_at_drain_ = calls_.size();
-    return true;
-  }
-  // Generation calls live when the drain began.
   size_t calls_at_drain() const {
     std::lock_guard<std::mutex> lock(mu_);
     return calls_at_drain_;
   }
-  // Wakes every live call so each ends with INTERNAL.
-  void Fail(const std::string& reason) {
+  // Wakes every live call; each then reads the serving phase (so after a
+  // failure it ends with INTERNAL).
+  void WakeAll() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (phase_ == ServingPhase::kFailed) return;
-    phase_ = ServingPhase::kFailed;
-    fail_reason_ = reason;
     for (Wakeable* c : calls_) c->Wake();
   }
 
   // A call registers for its lifetime; Unregister must come before it is
-  // destroyed (Fail wakes under the lock, so the call cannot vanish meanwhile).
+  // destroyed (WakeAll wakes under the lock, so the call cannot vanish
+  // meanwhile). A call registering after a failure's WakeAll reads the
+  // phase on its own first wake-up.
   void Register(Wakeable* call) {
     std::lock_guard<std::mutex> lock(mu_);
     calls_.insert(call);
@@ -98,11 +77,10 @@ class ServingState {
   WorkPool& queue() { return queue_; }
 
  private:
+  const api::ServingState* serving_;
   mutable std::mutex mu_;
-  ServingPhase phase_ = ServingPhase::kLoading;
-  std::string fail_reason_;
-  std::optional<api::ServingBackend> backend_;
   std::unordered_set<Wakeable*> calls_;
+  bool drain_noted_ = false;
   size_t calls_at_drain_ = 0;
   static WorkPoolOptions QueueOptions(int num_threads) {
     WorkPoolOptions o;

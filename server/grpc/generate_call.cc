@@ -101,7 +101,7 @@ class EngineRequest {
 // on the engine.
 class CallBase : public Wakeable, public PendingCall {
  public:
-  CallBase(ServingState* state, const api::ServingBackend& backend, grpc::CallbackServerContext* context)
+  CallBase(CallRegistry* state, const api::ServingBackend& backend, grpc::CallbackServerContext* context)
       : state_(state), backend_(backend), context_(context) {
     link_->call = this;
   }
@@ -182,8 +182,8 @@ class CallBase : public Wakeable, public PendingCall {
   // or the whole engine failed.
   std::optional<grpc::Status> MustStopLocked() const {
     if (cancelled_) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
-    if (state_->phase() == ServingPhase::kFailed) {
-      return grpc::Status(grpc::StatusCode::INTERNAL, "engine failed: " + state_->fail_reason());
+    if (state_->serving().phase() == ServingPhase::kFailed) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "engine failed: " + state_->serving().fail_reason());
     }
     return std::nullopt;
   }
@@ -194,7 +194,7 @@ class CallBase : public Wakeable, public PendingCall {
   virtual void OnBegunLocked() {}
   virtual void PumpLocked() = 0;
 
-  ServingState* state_;
+  CallRegistry* state_;
   api::ServingBackend backend_;
   grpc::CallbackServerContext* context_;  // gRPC's, valid until OnDone
   const metrics::RequestRecorder::Clock::time_point arrival_ = metrics::RequestRecorder::Clock::now();
@@ -292,7 +292,7 @@ class GenerateStream : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public
 
 class CompleteCall : public grpc::ServerUnaryReactor, public CallBase {
  public:
-  CompleteCall(ServingState* state, const api::ServingBackend& backend, grpc::CallbackServerContext* context,
+  CompleteCall(CallRegistry* state, const api::ServingBackend& backend, grpc::CallbackServerContext* context,
                grpc::ByteBuffer* response)
       : CallBase(state, backend, context), wire_(response) {}
 
@@ -347,13 +347,13 @@ class RefusedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 }  // namespace
 
-NewCall<grpc::ServerWriteReactor<grpc::ByteBuffer>> NewGenerate(ServingState* state, const api::ServingBackend& backend,
+NewCall<grpc::ServerWriteReactor<grpc::ByteBuffer>> NewGenerate(CallRegistry* state, const api::ServingBackend& backend,
                                                                 grpc::CallbackServerContext* context) {
   auto* call = new GenerateStream(state, backend, context);
   return {call, call};
 }
 
-NewCall<grpc::ServerUnaryReactor> NewComplete(ServingState* state, const api::ServingBackend& backend,
+NewCall<grpc::ServerUnaryReactor> NewComplete(CallRegistry* state, const api::ServingBackend& backend,
                                               grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
   auto* call = new CompleteCall(state, backend, context, response);
   return {call, call};

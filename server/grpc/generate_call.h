@@ -1,6 +1,6 @@
 // The reactors behind Generate (server streaming) and Complete (unary).
 // Neither holds a thread while it waits: the engine's notify posts a wake-up
-// to the ServingState's work queue, which drains ready events and (for
+// to the CallRegistry's work queue, which drains ready events and (for
 // Generate) starts the next write; OnWriteDone drains again. At most one
 // write is in flight per stream; events that arrive meanwhile merge in the
 // engine's channel and go out in the next message.
@@ -44,9 +44,9 @@ struct NewCall {
 
 // `state` must outlive the call (the server's Shutdown waits for every
 // call); `response` is gRPC's, valid until the call is done.
-NewCall<grpc::ServerWriteReactor<grpc::ByteBuffer>> NewGenerate(ServingState* state, const api::ServingBackend& backend,
+NewCall<grpc::ServerWriteReactor<grpc::ByteBuffer>> NewGenerate(CallRegistry* state, const api::ServingBackend& backend,
                                                                 grpc::CallbackServerContext* context);
-NewCall<grpc::ServerUnaryReactor> NewComplete(ServingState* state, const api::ServingBackend& backend,
+NewCall<grpc::ServerUnaryReactor> NewComplete(CallRegistry* state, const api::ServingBackend& backend,
                                               grpc::CallbackServerContext* context, grpc::ByteBuffer* response);
 
 // A stream that ends at once with `status` (refused before any work).

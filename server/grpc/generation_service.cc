@@ -48,20 +48,21 @@ const api::ServingBackend* GenerationService::Admit(grpc::CallbackServerContext*
       return nullptr;
     }
   }
-  switch (state_->phase()) {
+  switch (state_->serving().phase()) {
     case ServingPhase::kLoading:
       *refusal = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading; retry shortly");
       return nullptr;
     case ServingPhase::kDraining:
+    case ServingPhase::kStopped:
       *refusal = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
       return nullptr;
     case ServingPhase::kFailed:
-      *refusal = grpc::Status(grpc::StatusCode::UNAVAILABLE, "engine failed: " + state_->fail_reason());
+      *refusal = grpc::Status(grpc::StatusCode::UNAVAILABLE, "engine failed: " + state_->serving().fail_reason());
       return nullptr;
-    case ServingPhase::kServing:
+    case ServingPhase::kReady:
       break;
   }
-  return state_->backend();
+  return state_->serving().backend();
 }
 
 bool GenerationService::Run(bool light, std::function<void()> work) const {

@@ -30,7 +30,7 @@ class GenerationService final : public RawGenerationService {
  public:
   // `pool` (borrowed, outliving the server) runs the heavy parsing: chat
   // rendering, and any request larger than `inline_request_bytes`.
-  GenerationService(ServingState* state, std::optional<std::string> api_key, WorkPool* pool,
+  GenerationService(CallRegistry* state, std::optional<std::string> api_key, WorkPool* pool,
                     size_t inline_request_bytes)
       : state_(state), api_key_(std::move(api_key)), pool_(pool), inline_request_bytes_(inline_request_bytes) {}
 
@@ -58,7 +58,7 @@ class GenerationService final : public RawGenerationService {
   void BeginGeneration(PendingCall* call, std::shared_ptr<const kaon::v1::GenerateRequest> request,
                        size_t request_bytes, const api::ServingBackend* backend) const;
 
-  ServingState* state_;
+  CallRegistry* state_;
   std::optional<std::string> api_key_;
   WorkPool* pool_;
   size_t inline_request_bytes_;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/work_pool.h"
 #include "server/grpc/generation_service.h"
+#include "server/api/serving_state.h"
 #include "server/grpc/call_registry.h"
 
 namespace kaon::grpc_api {
@@ -18,9 +19,12 @@ namespace kaon::grpc_api {
 namespace {
 constexpr const char* kServiceName = "kaon.v1.Generation";
 constexpr std::chrono::milliseconds kDrainLinger{1000};
-// The server's own pool, when the options lend none.
+// The server's own pool and serving state, when the options lend none.
 std::unique_ptr<WorkPool> OwnPool(const GrpcOptions& o) {
   return o.pool != nullptr ? nullptr : std::make_unique<WorkPool>(WorkPoolOptions{});
+}
+std::unique_ptr<api::ServingState> OwnState(const GrpcOptions& o) {
+  return o.state != nullptr ? nullptr : std::make_unique<api::ServingState>();
 }
 
 }  // namespace
@@ -29,8 +33,18 @@ struct GrpcServer::Impl {
   explicit Impl(const GrpcOptions& o)
       : options(o),
         own_pool(OwnPool(o)),
-        state(o.num_worker_threads),
-        service(&state, o.api_key, o.pool != nullptr ? o.pool : own_pool.get(), o.inline_request_bytes) {}
+        own_state(OwnState(o)),
+        serving(o.state != nullptr ? o.state : own_state.get()),
+        calls(serving, o.num_worker_threads),
+        service(&calls, o.api_key, o.pool != nullptr ? o.pool : own_pool.get(), o.inline_request_bytes) {}
+
+  // The shared state's transitions, as seen here (on the transitioning
+  // thread: it only flips health and wakes calls).
+  void OnPhase(ServingPhase phase) {
+    if (phase == ServingPhase::kDraining) calls.NoteDrain();
+    if (phase == ServingPhase::kFailed) calls.WakeAll();
+    SetHealth(phase == ServingPhase::kReady);
+  }
 
   void SetHealth(bool serving) {
     grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -41,10 +55,13 @@ struct GrpcServer::Impl {
 
   GrpcOptions options;
   std::unique_ptr<WorkPool> own_pool;  // outlives the server and its calls
-  ServingState state;  // outlives the server: calls finish before it goes
+  std::unique_ptr<api::ServingState> own_state;
+  api::ServingState* serving;
+  CallRegistry calls;  // outlives the server: calls finish before it goes
   GenerationService service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  int listener = -1;  // serving's subscription
   std::once_flag shutdown_once;
 };
 
@@ -69,7 +86,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Create(GrpcOptions optio
   if (impl->server == nullptr || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", host, ":", options.port));
   }
-  impl->SetHealth(false);  // until the model has loaded
+  Impl* raw = impl.get();
+  impl->listener = impl->serving->Subscribe([raw](ServingPhase phase) { raw->OnPhase(phase); });
+  impl->SetHealth(impl->serving->phase() == ServingPhase::kReady);  // NOT_SERVING until the model has loaded
   return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl)));
 }
 
@@ -79,24 +98,13 @@ GrpcServer::~GrpcServer() { Shutdown(std::chrono::system_clock::now()); }
 
 int GrpcServer::port() const { return impl_->port; }
 
-void GrpcServer::SetBackend(api::ServingBackend backend) {
-  if (impl_->state.SetBackend(std::move(backend))) impl_->SetHealth(true);
-}
-
-void GrpcServer::BeginDrain() {
-  impl_->state.BeginDrain();
-  impl_->SetHealth(false);
-}
-
-void GrpcServer::Fail(const std::string& reason) {
-  impl_->state.Fail(reason);
-  impl_->SetHealth(false);
-}
-
 void GrpcServer::Shutdown(std::chrono::system_clock::time_point deadline) {
   std::call_once(impl_->shutdown_once, [&] {
-    impl_->state.BeginDrain();
-    const bool had_streams = impl_->state.calls_at_drain() > 0 || impl_->state.num_calls() > 0;
+    // Shut down without a drain (a failure, or the destructor): the calls
+    // live now are the ones to wait for.
+    impl_->calls.NoteDrain();
+    impl_->serving->Unsubscribe(impl_->listener);
+    const bool had_streams = impl_->calls.calls_at_drain() > 0 || impl_->calls.num_calls() > 0;
     if (grpc::HealthCheckServiceInterface* health = impl_->server->GetHealthCheckService()) health->Shutdown();
     impl_->server->Shutdown(deadline);
     impl_->server->Wait();

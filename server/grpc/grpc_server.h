@@ -2,12 +2,12 @@
 // C++ callback API, with the standard grpc.health.v1.Health service and
 // server reflection, so grpcurl and Kubernetes gRPC probes work unmodified.
 //
-// Lifecycle, mirroring the HTTP server so `kaon serve` drives both alike:
+// Lifecycle, read from the api::ServingState it shares with the HTTP server:
 // Create binds and serves at once with health NOT_SERVING (calls get
-// UNAVAILABLE "loading"); SetBackend → SERVING; BeginDrain → NOT_SERVING,
-// new calls UNAVAILABLE, in-flight ones finish; Fail → in-flight calls end
-// INTERNAL; Shutdown waits for in-flight calls until a deadline, then
-// cancels them. All methods are thread-safe.
+// UNAVAILABLE "loading"); ready → SERVING; draining → NOT_SERVING, new calls
+// UNAVAILABLE, in-flight ones finish; failed → in-flight calls end INTERNAL;
+// Shutdown waits for in-flight calls until a deadline, then cancels them.
+// All methods are thread-safe.
 #pragma once
 
 #include <chrono>
@@ -17,7 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "server/api/serving_backend.h"
+#include "server/api/serving_state.h"
 
 namespace kaon {
 class WorkPool;
@@ -37,6 +37,10 @@ struct GrpcOptions {
   // template are parsed on gRPC's own threads.
   WorkPool* pool = nullptr;
   size_t inline_request_bytes = size_t{16} << 10;
+  // The serving state shared with the other front ends, borrowed (it must
+  // outlive the server, and its backend until Shutdown returns); null: the
+  // server makes its own.
+  api::ServingState* state = nullptr;
 };
 
 class GrpcServer {
@@ -49,11 +53,6 @@ class GrpcServer {
 
   int port() const;
 
-  // Serving begins. Ignored once draining or failed. `backend` must stay
-  // valid until Shutdown returns.
-  void SetBackend(api::ServingBackend backend);
-  void BeginDrain();
-  void Fail(const std::string& reason);
   // Waits for in-flight calls until `deadline`, then cancels the rest;
   // returns once every call has ended. Idempotent.
   void Shutdown(std::chrono::system_clock::time_point deadline);

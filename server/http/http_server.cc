@@ -27,6 +27,7 @@
 #include "server/api/api_error.h"
 #include "server/api/parsed_request.h"
 #include "server/api/response_builder.h"
+#include "server/api/serving_state.h"
 #include "server/common/memory_trimmer.h"
 #include "server/common/thread_name.h"
 #include "server/common/work_pool.h"
@@ -51,7 +52,7 @@ using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 using SteadyClock = std::chrono::steady_clock;
 
-enum class State { kLoading, kReady, kDraining, kFailed };
+using api::ServingPhase;
 
 std::string_view Sv(beast::string_view v) { return std::string_view(v.data(), v.size()); }
 
@@ -61,12 +62,14 @@ api::ApiError Unavailable(const std::string& message) {
   return api::ApiError{503, message, "service_unavailable", std::nullopt, std::nullopt};
 }
 
-Json HealthBody(State state, const std::string& fail_reason) {
-  switch (state) {
-    case State::kReady: return Json{{"status", "ok"}};
-    case State::kLoading: return Json{{"status", "loading"}};
-    case State::kDraining: return Json{{"status", "draining"}};
-    case State::kFailed: return Json{{"status", "error"}, {"message", fail_reason}};
+// The statuses llama.cpp's server and vLLM report ("ok", "loading", ...).
+Json HealthBody(const api::Health& h) {
+  switch (h.phase) {
+    case ServingPhase::kReady: return Json{{"status", "ok"}};
+    case ServingPhase::kLoading: return Json{{"status", "loading"}};
+    case ServingPhase::kDraining:
+    case ServingPhase::kStopped: return Json{{"status", "draining"}};
+    case ServingPhase::kFailed: return Json{{"status", "error"}, {"message", h.message}};
   }
   return Json::object();
 }
@@ -102,13 +105,19 @@ struct HttpServer::Impl {
   WorkPool* pool = nullptr;
   PoolJobs jobs;
 
-  std::atomic<State> state{State::kLoading};
-  std::atomic<bool> has_backend{false};
-  Backend backend;  // written once before has_backend turns true
+  std::unique_ptr<api::ServingState> own_state;  // when options.state is null
+  api::ServingState* serving = nullptr;
+  int listener = -1;  // serving's subscription
   std::atomic<int> in_flight{0};
   std::atomic<bool> shutting_down{false};
-  mutable std::mutex mu;  // guards fail_reason and the request log
-  std::string fail_reason;
+  mutable std::mutex mu;  // guards the request log
+
+  // The loaded backend; only once serving->backend() is non-null (it stays
+  // so through draining and failure).
+  const Backend& backend() const { return *serving->backend(); }
+  // What the shared state's transitions mean here (serving's listener; on
+  // the transitioning thread, so it only posts and wakes).
+  void OnPhase(ServingPhase phase);
 
   // The shutdown sequence, on an io thread: stop accepting, wait for
   // in-flight requests (at most `timeout`), stop the io_context. With a
@@ -128,7 +137,7 @@ struct HttpServer::Impl {
                                 std::optional<Work>* work) const;
   // The heavy half (request_work.h), on the pool or, for small bodies, inline.
   Prepared Prepare(Work work, const std::string& body, SteadyClock::time_point arrival) const {
-    return PrepareRequest(work, body, arrival, backend, [this] { return NotServing(); });
+    return PrepareRequest(work, body, arrival, backend(), [this] { return NotServing(); });
   }
   awaitable<bool> Serve(beast::tcp_stream& stream, Request& req, Work work, const std::string& rid,
                         RequestLogEntry& log, SteadyClock::time_point arrival);
@@ -145,15 +154,11 @@ struct HttpServer::Impl {
   awaitable<bool> Send(beast::tcp_stream& stream, Response res) const;
   void Log(const RequestLogEntry& e);
 
-  State current() const { return state.load(std::memory_order_acquire); }
-  std::string FailReason() const {
-    std::lock_guard<std::mutex> lock(mu);
-    return fail_reason;
-  }
+  ServingPhase current() const { return serving->phase(); }
   // Why a generation cannot start now, if it cannot.
   std::optional<api::ApiError> NotServing() const;
   api::ApiError EngineFailed() const {
-    return api::ApiError{500, "engine failed: " + FailReason(), "server_error", std::nullopt, std::nullopt};
+    return api::ApiError{500, "engine failed: " + serving->fail_reason(), "server_error", std::nullopt, std::nullopt};
   }
 };
 
@@ -217,10 +222,11 @@ void HttpServer::Impl::Log(const RequestLogEntry& e) {
 
 std::optional<api::ApiError> HttpServer::Impl::NotServing() const {
   switch (current()) {
-    case State::kReady: return std::nullopt;
-    case State::kLoading: return Unavailable("the model is still loading; retry shortly");
-    case State::kDraining: return Unavailable("the server is shutting down");
-    case State::kFailed: return EngineFailed();
+    case ServingPhase::kReady: return std::nullopt;
+    case ServingPhase::kLoading: return Unavailable("the model is still loading; retry shortly");
+    case ServingPhase::kDraining:
+    case ServingPhase::kStopped: return Unavailable("the server is shutting down");
+    case ServingPhase::kFailed: return EngineFailed();
   }
   return std::nullopt;
 }
@@ -352,20 +358,11 @@ std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::s
     }
   }
 
-  State st = current();
-  const bool ready = has_backend.load(std::memory_order_acquire);
+  const bool ready = serving->backend() != nullptr;
   if (path == "/health") {
     if (method != bhttp::verb::get) return wrong_method("GET");
-    std::string reason = st == State::kFailed ? FailReason() : std::string();
-    // A fatal engine error shows at once, before the watchdog's next poll.
-    if (ready && st != State::kFailed) {
-      if (std::optional<std::string> fatal = backend.engine->fatal_error()) {
-        st = State::kFailed;
-        reason = *fatal;
-      }
-    }
-    return MakeJson(req, rid, st == State::kReady ? bhttp::status::ok : bhttp::status::service_unavailable,
-                    HealthBody(st, reason));
+    const api::Health h = serving->health();
+    return MakeJson(req, rid, h.serving ? bhttp::status::ok : bhttp::status::service_unavailable, HealthBody(h));
   }
   if (path == "/version") {
     if (method != bhttp::verb::get) return wrong_method("GET");
@@ -378,7 +375,7 @@ std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::s
     Decorate(res, req, rid);
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.keep_alive(req.keep_alive() && !shutting_down.load());
-    res.body() = backend.metrics->Render(backend.engine->stats());
+    res.body() = backend().metrics->Render(backend().engine->stats());
     res.prepare_payload();
     return res;
   }
@@ -388,7 +385,7 @@ std::optional<Response> HttpServer::Impl::Route(const Request& req, const std::s
     return MakeError(req, rid, api::ApiError{404, "no route for " + path, "not_found_error", std::nullopt, std::nullopt});
   }
   if (!ready) return MakeError(req, rid, Unavailable("the model is still loading; retry shortly"));
-  const api::ServingContext& ctx = backend.ctx;
+  const api::ServingContext& ctx = backend().ctx;
   auto model_card = [&] {
     return Json{{"id", ctx.served_model_name}, {"object", "model"},        {"created", created},
                 {"owned_by", "kaon"},          {"root", ctx.served_model_name}, {"parent", nullptr},
@@ -489,7 +486,7 @@ awaitable<bool> HttpServer::Impl::Serve(beast::tcp_stream& stream, Request& req,
   // the generation does, nor the heap it was parsed on.
   const bool large = req.body().size() >= api::kLargeRequestBytes;
   std::string().swap(req.body());
-  if (large && backend.trimmer != nullptr) backend.trimmer->Request();
+  if (large && backend().trimmer != nullptr) backend().trimmer->Request();
   if (prepared->error) {
     log.status = prepared->error->http_status;
     co_return co_await Send(stream, MakeError(req, rid, *prepared->error));
@@ -509,7 +506,7 @@ awaitable<bool> HttpServer::Impl::Serve(beast::tcp_stream& stream, Request& req,
 
 awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& req, Prepared prepared,
                                            const std::string& rid, RequestLogEntry& log) {
-  const api::ServingContext& ctx = backend.ctx;
+  const api::ServingContext& ctx = backend().ctx;
   const api::ParsedRequest& request = *prepared.request;
   const api::RequestKind kind = request.kind;
   // Dropping a handle aborts its request, so every exit below (a client gone
@@ -604,7 +601,7 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
       log.note = "client disconnected";
       co_return false;
     }
-    if (current() == State::kFailed) {
+    if (current() == ServingPhase::kFailed) {
       failed = true;
       break;
     }
@@ -644,7 +641,6 @@ awaitable<bool> HttpServer::Impl::Generate(beast::tcp_stream& stream, Request& r
 
 void HttpServer::Impl::BeginShutdown(std::chrono::milliseconds timeout, std::chrono::milliseconds linger) {
   if (shutting_down.exchange(true)) return;
-  if (options.on_shutdown) options.on_shutdown();
   if (linger.count() == 0) {
     beast::error_code ignored;
     acceptor.close(ignored);
@@ -671,19 +667,35 @@ void HttpServer::Impl::ArmSignals() {
       ioc.stop();
       return;
     }
-    State expected = State::kReady;
-    if (!state.compare_exchange_strong(expected, State::kDraining)) {
-      expected = State::kLoading;
-      state.compare_exchange_strong(expected, State::kDraining);
-    }
-    BeginShutdown(options.shutdown_timeout);
+    // Every front end drains from here (OnPhase); a server that has
+    // already failed is shutting down on its own.
+    serving->BeginDrain();
     ArmSignals();
   });
+}
+
+void HttpServer::Impl::OnPhase(ServingPhase phase) {
+  if (phase == ServingPhase::kDraining) {
+    net::post(ioc, [this] { BeginShutdown(options.shutdown_timeout); });
+  } else if (phase == ServingPhase::kFailed) {
+    {
+      // Every waiting request wakes, sees the failure and answers 500.
+      std::lock_guard<std::mutex> lock(gate->mu);
+      if (gate->open) {
+        for (Waker* w : gate->wakers) {
+          if (w->post) w->post();
+        }
+      }
+    }
+    // /health keeps answering "error" for a moment before the process goes.
+    net::post(ioc, [this] { BeginShutdown(std::chrono::seconds(3), std::chrono::seconds(1)); });
+  }
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() {
+  impl_->serving->Unsubscribe(impl_->listener);
   Stop();
   Wait().IgnoreError();
   // Pool tasks post their results to the io_context: let them finish first
@@ -702,6 +714,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ServerOptions opt
     impl->own_pool = std::make_unique<WorkPool>(WorkPoolOptions{});
     impl->pool = impl->own_pool.get();
   }
+  impl->serving = impl->options.state;
+  if (impl->serving == nullptr) {
+    impl->own_state = std::make_unique<api::ServingState>();
+    impl->serving = impl->own_state.get();
+  }
   beast::error_code ec;
   const net::ip::address address = net::ip::make_address(impl->options.host, ec);
   if (ec) return absl::InvalidArgumentError("--host: not an IP address: " + impl->options.host);
@@ -714,6 +731,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ServerOptions opt
     return absl::UnavailableError("cannot listen on " + impl->options.host + ":" +
                                   std::to_string(impl->options.port) + ": " + ec.message());
   }
+  Impl* raw = impl.get();
+  impl->listener = impl->serving->Subscribe([raw](ServingPhase phase) { raw->OnPhase(phase); });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -736,31 +755,6 @@ void HttpServer::Start() {
   }
 }
 
-void HttpServer::SetBackend(Backend backend) {
-  impl_->backend = std::move(backend);
-  impl_->has_backend.store(true, std::memory_order_release);
-  State expected = State::kLoading;
-  impl_->state.compare_exchange_strong(expected, State::kReady, std::memory_order_acq_rel);
-}
-
-void HttpServer::Fail(const std::string& reason) {
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->fail_reason = reason;
-  }
-  impl_->state.store(State::kFailed, std::memory_order_release);
-  {
-    // Every waiting request wakes, sees the failure and answers 500.
-    std::lock_guard<std::mutex> lock(impl_->gate->mu);
-    if (impl_->gate->open) {
-      for (Waker* w : impl_->gate->wakers) {
-        if (w->post) w->post();
-      }
-    }
-  }
-  net::post(impl_->ioc, [impl = impl_.get()] { impl->BeginShutdown(std::chrono::seconds(3), std::chrono::seconds(1)); });
-}
-
 void HttpServer::Stop() {
   net::post(impl_->ioc, [impl = impl_.get()] {
     impl->shutting_down.store(true);
@@ -771,14 +765,12 @@ void HttpServer::Stop() {
   impl_->ioc.stop();
 }
 
-bool HttpServer::stopping() const { return impl_->shutting_down.load() || impl_->ioc.stopped(); }
-
 absl::Status HttpServer::Wait() {
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
   }
   impl_->threads.clear();
-  if (impl_->current() == State::kFailed) return absl::InternalError(impl_->FailReason());
+  if (impl_->current() == ServingPhase::kFailed) return absl::InternalError(impl_->serving->fail_reason());
   return absl::OkStatus();
 }
 

@@ -4,17 +4,17 @@
 // thread is tied up per stream. Beast stays out of this header so that only
 // http_server.cc pays its compile time.
 //
-// Lifecycle: Create binds; Start serves at once, with /health answering 503
-// "loading" until SetBackend hands over the loaded engine, so probes and
-// clients see a clear answer while a large model loads. A signal drains
-// (stop accepting, finish in-flight requests up to shutdown_timeout); Fail
+// Lifecycle, read from the shared api::ServingState: Create binds; Start
+// serves at once, with /health answering 503 "loading" until the state gets
+// its backend, so probes and clients see a clear answer while a large model
+// loads. A signal drains the state (every front end stops accepting and
+// finishes in-flight requests, here up to shutdown_timeout); a failed state
 // (a fatal engine error) answers every in-flight request with a 500 and
 // stops. Wait returns once the io threads have ended.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/api/serving_backend.h"
+#include "server/api/serving_state.h"
 
 namespace kaon {
 class WorkPool;
@@ -52,9 +53,9 @@ struct ServerOptions {
   std::optional<std::string> api_key;            // required as a Bearer token on /v1 and tokenize routes
   std::vector<std::string> allowed_origins;      // CORS; empty: no CORS headers
   std::ostream* log = nullptr;                   // one line per request; null: no request log
-  // Called (on an io thread, once) when draining begins after a signal or
-  // Fail, so other front ends start draining at the same moment.
-  std::function<void()> on_shutdown;
+  // The serving state shared with the other front ends, borrowed (it must
+  // outlive the server); null: the server makes its own.
+  api::ServingState* state = nullptr;
 };
 
 using Backend = api::ServingBackend;
@@ -74,15 +75,8 @@ class HttpServer {
   void HandleSignals();
   // Starts the io threads and returns.
   void Start();
-  // Serving begins (call once). Ignored if the server is already stopping.
-  void SetBackend(Backend backend);
-  // A fatal engine error: /health turns 503, in-flight requests get a 500
-  // with `reason`, then the server stops. Thread-safe.
-  void Fail(const std::string& reason);
   // Stops at once (in-flight requests are dropped; their handles abort). Thread-safe.
   void Stop();
-  // True once a signal, Stop or Fail began shutting the server down.
-  bool stopping() const;
   // Blocks until the io threads end: OK, or Fail's reason as an Internal error.
   absl::Status Wait();
 

@@ -38,6 +38,14 @@ GenerateRequest GoldenRequest() {
   return r;
 }
 
+// HTTP's /health status field ("loading", "ok", "error", ...).
+std::string HttpHealth(int port) {
+  std::optional<testing::HttpResponse> r = testing::Connection(port).Request("GET", "/health");
+  if (!r) return "no answer";
+  const nlohmann::json j = r->JsonBody();
+  return j.is_object() ? j.value("status", "no status") : "not JSON: " + r->body;
+}
+
 grpc::health::v1::HealthCheckResponse::ServingStatus Health(InProcessServer& server) {
   auto health = grpc::health::v1::Health::NewStub(Channel(server));
   grpc::ClientContext ctx;
@@ -55,8 +63,10 @@ TEST(GrpcFaultTest, WhileLoadingHealthIsNotServingAndCallsAreUnavailable) {
   faults->block_load = true;
   InProcessServer server(faults, 300, WithGrpc);
   auto stub = kaon::v1::Generation::NewStub(Channel(server));
-  // The gRPC port is bound before the model loads.
+  // The gRPC port is bound before the model loads; both front ends read
+  // one serving state.
   EXPECT_EQ(Health(server), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(HttpHealth(server.listening_port()), "loading");
   grpc::ClientContext ctx;
   SetDeadline(ctx, std::chrono::seconds(10));
   GenerateResponse r;
@@ -67,6 +77,7 @@ TEST(GrpcFaultTest, WhileLoadingHealthIsNotServingAndCallsAreUnavailable) {
   faults->Release();
   ASSERT_GT(server.WaitReady(), 0) << server.err();
   EXPECT_EQ(Health(server), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(HttpHealth(server.port()), "ok");
   testing::StreamResult ok = testing::Stream(*stub, GoldenRequest());
   ASSERT_TRUE(ok.status.ok()) << ok.status.error_message();
   EXPECT_EQ(ok.text, Golden()["cases"][0]["greedy_text"].get<std::string>());
@@ -120,6 +131,9 @@ TEST(GrpcFaultTest, AHungStepEndsEveryCallWithInternal) {
   EXPECT_NE(unary.error_message().find("engine failed"), std::string::npos) << unary.error_message();
   EXPECT_NE(unary.error_message().find("--engine-step-timeout"), std::string::npos) << unary.error_message();
   EXPECT_TRUE(faults->hanging.load());
+  // The watchdog failed the one shared state: HTTP says so too (for the
+  // second it lingers before stopping).
+  EXPECT_EQ(HttpHealth(server.port()), "error");
   testing::StreamResult s = streamed.get();
   EXPECT_EQ(s.status.error_code(), grpc::StatusCode::INTERNAL) << s.status.error_message();
 
