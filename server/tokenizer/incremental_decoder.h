@@ -32,8 +32,15 @@ class IncrementalDecoder {
   std::string Flush();
 
  private:
+  // Longest run of byte-fallback tokens held back (and walked back over in
+  // the context); longer runs stream as they come, and may then read
+  // differently from Decode. A UTF-8 character is at most 4 bytes.
+  static constexpr size_t kMaxHeldByteTokens = 64;
+
   // The part of `text` (Decode of ids_) after what was already accounted for.
   std::string Fresh(const std::string& text) const;
+  enum class Kind { kText, kByte, kInvisible };
+  Kind KindOf(int32_t id) const;
 
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
@@ -45,6 +52,7 @@ class IncrementalDecoder {
   std::vector<int32_t> ids_;
   size_t read_ = 0;
   std::string prefix_text_;
+  size_t held_bytes_ = 0;  // byte (and invisible) tokens pushed since the last text token
 };
 
 }  // namespace kaon

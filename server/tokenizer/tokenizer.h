@@ -50,13 +50,14 @@ class Tokenizer {
   // Empty for unknown ids.
   std::string IdToToken(int32_t id) const;
   bool IsSpecial(int32_t id) const;
+  // The token string Decode hands the decoder, or nullptr (unknown or
+  // skipped). Borrowed from the tokenizer.
+  const std::string* DecodeToken(int32_t id, bool skip_special_tokens) const;
   const TokenizerConfig& config() const { return config_; }
 
  private:
   Tokenizer();
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Parse(const std::string& json, const std::string& origin);
-  // The token string used by decoding, or nullptr (unknown or skipped).
-  const std::string* DecodeToken(int32_t id, bool skip_special_tokens) const;
   // Applies tokenizer_config.json's add_bos_token / add_eos_token where
   // transformers does (see tokenizer.cc).
   absl::Status ApplyBosEosConfig(const std::string& config_path);

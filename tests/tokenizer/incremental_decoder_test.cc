@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <span>
 
 #include "server/tokenizer/tokenizer.h"
 #include "server/common/utf8.h"
@@ -112,6 +113,54 @@ TEST(IncrementalDecoderTest, ContextMatchesDecodeDifference) {
         ASSERT_EQ(full.compare(0, head.size(), head), 0);
         EXPECT_EQ(streamed, full.substr(head.size())) << text << " context " << context.size();
       }
+    }
+  }
+}
+
+// ByteFallback decodes a run of byte tokens as one: "<0x71>" alone is "q",
+// but followed by an invalid "<0xE2>" both read as U+FFFD. Random ids over
+// the stories vocabulary (half of it byte tokens, plus unknown ids that
+// Decode skips inside a run), with random contexts, must still stream to
+// exactly Decode's text (found by the tokenizer fuzzer).
+TEST(IncrementalDecoderTest, RandomByteFallbackIdsMatchDecode) {
+  auto t = Tokenizer::FromModelDir(testing::BundledModelDir());
+  ASSERT_TRUE(t.ok()) << t.status();
+  const Tokenizer& tok = **t;
+  const int32_t q = *tok.TokenToId("<0x71>");
+  const int32_t e2 = *tok.TokenToId("<0xE2>");
+  {
+    IncrementalDecoder dec(tok, false);
+    std::string all = dec.Push(q);
+    all += dec.Push(e2);
+    all += dec.Flush();
+    EXPECT_EQ(all, tok.Decode(std::vector<int32_t>{q, e2}, false));
+  }
+  std::mt19937 rng(11);
+  const int32_t vocab = tok.VocabSize();
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<int32_t> ids(1 + rng() % 24);
+    for (auto& id : ids) {
+      const uint32_t r = rng() % 16;
+      // Mostly byte tokens (ids 3..258 in this vocabulary), some text, a few unknown.
+      id = r < 10 ? static_cast<int32_t>(3 + rng() % 256) : r < 15 ? static_cast<int32_t>(rng() % vocab) : -1;
+    }
+    const size_t split = rng() % (ids.size() + 1);
+    const std::span<const int32_t> context(ids.data(), split);
+    for (bool skip : {false, true}) {
+      IncrementalDecoder dec(tok, context, skip);
+      std::string streamed;
+      for (size_t i = split; i < ids.size(); ++i) {
+        const std::string piece = dec.Push(ids[i]);
+        EXPECT_TRUE(utf8::IsValid(piece));
+        streamed += piece;
+      }
+      streamed += dec.Flush();
+      const std::string head = tok.Decode(context, skip);
+      const std::string full = tok.Decode(ids, skip);
+      // Bytes after the context can turn its trailing U+FFFDs into text;
+      // then there is no "difference" to compare with.
+      if (full.compare(0, head.size(), head) != 0) continue;
+      EXPECT_EQ(streamed, full.substr(head.size())) << "round " << round << " split " << split;
     }
   }
 }
