@@ -17,7 +17,7 @@ FUZZ_DIR ?= build-fuzz
 SANITIZE_CMAKE = -DKAON_WITH_CUDA=OFF -DKAON_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" $(CMAKE_FLAGS)
 ASAN_TEST_DIRS = common;loading;backend;tokenizer;template;models;engine;api;http;grpc;metrics;cli;fuzz
-TSAN_TEST_DIRS = engine;http;grpc
+TSAN_TEST_DIRS = api;engine;http
 # Reports are fatal: a sanitizer finding fails the test that hit it, also
 # inside a `kaon serve` started by a node test (the variables are inherited).
 export ASAN_OPTIONS ?= detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1
@@ -57,7 +57,8 @@ $(TSAN_DIR)/build.ninja:
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DKAON_SANITIZE=thread -DKAON_TEST_DIRS="$(TSAN_TEST_DIRS)" $(SANITIZE_CMAKE)
 
 # Every unit and end-to-end test of the front half and the engine under
-# ASan + UBSan, then the concurrency-heavy directories under TSan.
+# ASan + UBSan, then the concurrency-heavy directories (not gRPC: see
+# tests/sanitize/tsan.supp) under TSan.
 test-sanitize: deps node-deps $(ASAN_DIR)/build.ninja $(TSAN_DIR)/build.ninja
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && $(SANITIZE_CTEST)
