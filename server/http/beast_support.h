@@ -71,7 +71,7 @@ struct PoolJobs {
 template <class T>
 awaitable<std::optional<T>> OnPool(WorkPool& pool, PoolJobs& jobs, std::function<T()> fn) {
   auto initiate = [&pool, &jobs](auto handler, std::function<T()> task) {
-    const net::any_io_executor ex = net::get_associated_executor(handler);
+    net::any_io_executor ex = net::get_associated_executor(handler);
     // The coroutine's handler is move-only; std::function needs a copy.
     auto h = std::make_shared<decltype(handler)>(std::move(handler));
     jobs.Begin();
@@ -84,6 +84,12 @@ awaitable<std::optional<T>> OnPool(WorkPool& pool, PoolJobs& jobs, std::function
       } catch (...) {
       }
       net::post(ex, [h = std::move(h), result = std::move(result)]() mutable { (*h)(std::move(result)); });
+      // Drop what this job holds of the server (its strand, through the
+      // executor; the task's captures) before End: once the last job ends,
+      // the server may destroy its io_context, and a strand released after
+      // that locks a destroyed mutex (found by TSan in build-tsan).
+      ex = net::any_io_executor();
+      task = nullptr;
       jobs.End();
     });
     if (!queued) {

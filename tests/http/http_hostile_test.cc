@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "tests/http/http_test_util.h"
@@ -40,7 +41,11 @@ class HostileHttpTest : public ::testing::Test {
   }
   void TearDown() override {
     if (server_.running()) {
-      EXPECT_EQ(server_.Terminate(), 0) << "the server should still stop cleanly";
+      const int code = server_.Terminate();
+      // The server's stderr (its log, and any sanitizer report) says why.
+      std::ifstream log(log_path_);
+      const std::string err((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      EXPECT_EQ(code, 0) << "the server should still stop cleanly; its stderr:\n" << err;
     }
   }
 
@@ -163,7 +168,11 @@ TEST_F(HostileHttpTest, DeepJsonIsRefusedAtTheDepthLimitOnEveryRoute) {
     // server when a recursive parser met it).
     std::optional<HttpResponse> below = Post(route.path, route.body(kDepth));
     ASSERT_TRUE(below) << route.path;
-    EXPECT_EQ(MessageOf(*below).find("deeper"), std::string::npos) << route.path << ": " << below->body;
+    // Only a refusal can name the depth: a 200's sampled story may well
+    // contain "deeper" (it once did).
+    if (below->status != 200) {
+      EXPECT_EQ(MessageOf(*below).find("deeper"), std::string::npos) << route.path << ": " << below->body;
+    }
     for (const std::string& body : {route.body(kDepth + 1), std::string(40'000, '[')}) {
       std::optional<HttpResponse> r = Post(route.path, body);
       ASSERT_TRUE(r) << route.path << ": no answer (did the server crash?)";
