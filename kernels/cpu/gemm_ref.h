@@ -1,5 +1,5 @@
 // Plain-loop reference GEMM: the CPU twin that the CUDA GEMMs (and the
-// OpenBLAS path) are compared with. Not for production use.
+// SIMD paths of kernels/cpu/gemm.h) are compared with. Not for production use.
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "kernels/common/kernel_status.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "kernels/cpu/paged_kv.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -14,10 +15,12 @@ namespace kaon::kernels::cpu {
 // [0, that position]. GQA: query head h reads kv head h / (num_heads /
 // num_kv_heads). q is [tokens, num_heads, head_dim] with a row stride (it may
 // live in a fused qkv buffer); out is [tokens, num_heads * head_dim].
-// `scratch` holds at least num_threads * max_seq_len floats.
+// One pass per (token, KV head) with an online softmax, so no scratch of
+// the context's length. `isa` picks the SIMD path (cpu_isa.h; the caller checked the CPU has it); the scalar one is
+// the reference the CUDA kernel is compared with.
 KernelStatus PagedAttention(const float* q, int64_t q_row_stride, const float* k_cache,
                             const float* v_cache, const PagedKvShape& shape,
                             const AttentionMetadata& meta, int64_t num_heads, float scale,
-                            float* out, float* scratch, ThreadPool* pool);
+                            float* out, ThreadPool* pool, CpuIsa isa = CpuIsa::kScalar);
 
 }  // namespace kaon::kernels::cpu

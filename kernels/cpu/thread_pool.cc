@@ -5,6 +5,33 @@
 #include <algorithm>
 
 namespace kaon::kernels::cpu {
+namespace {
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins on `done` for up to ThreadPool::kSpin, checking the clock only every
+// 64 polls (a clock read costs more than a poll).
+template <class Done>
+bool SpinUntil(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + ThreadPool::kSpin;
+  for (int i = 1;; ++i) {
+    if (done()) return true;
+    CpuRelax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
+
+inline void RunChunk(int64_t n, int parts, int index, const std::function<void(int64_t, int64_t, int)>& fn) {
+  const int64_t begin = n * index / parts;
+  const int64_t end = n * (index + 1) / parts;
+  if (begin < end) fn(begin, end, index);
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < std::max(1, num_threads); ++i) {
@@ -15,22 +42,24 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   work_cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-namespace {
-
-inline void RunChunk(int64_t n, int parts, int index,
-                     const std::function<void(int64_t, int64_t, int)>& fn) {
-  const int64_t begin = n * index / parts;
-  const int64_t end = n * (index + 1) / parts;
-  if (begin < end) fn(begin, end, index);
+uint64_t ThreadPool::AwaitJob(uint64_t seen) {
+  auto ready = [&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(); };
+  if (SpinUntil(ready)) return generation_.load(std::memory_order_acquire);
+  std::unique_lock<std::mutex> lock(mu_);
+  // Counted before the last check, under the lock: a caller that bumps the
+  // generation after that check sees a sleeper and takes the lock to
+  // notify, so the wake-up cannot fall between the check and the wait.
+  sleepers_.fetch_add(1);
+  work_cv_.wait(lock, ready);
+  sleepers_.fetch_sub(1);
+  return generation_.load(std::memory_order_acquire);
 }
-
-}  // namespace
 
 void ThreadPool::WorkerLoop(int index) {
   // Named so per-thread CPU accounting (/proc/PID/task/*/comm) can tell
@@ -38,21 +67,11 @@ void ThreadPool::WorkerLoop(int index) {
   pthread_setname_np(pthread_self(), "kaon-worker");
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t, int)>* job;
-    int64_t n;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
-    }
-    RunChunk(n, num_threads(), index, *job);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    const uint64_t g = AwaitJob(seen);
+    if (stop_.load()) return;
+    seen = g;
+    RunChunk(job_n_, num_threads(), index, *job_);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -61,17 +80,19 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     if (n > 0) fn(0, n, 0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+  job_ = &fn;
+  job_n_ = n;
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1);  // seq_cst: ordered before the sleepers_ read
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mu_); }
+    work_cv_.notify_all();
   }
-  work_cv_.notify_all();
   RunChunk(n, num_threads(), 0, fn);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  // A worker that lost its core (the front end's threads share the
+  // machine) would keep a spinning caller from giving it back: yield then.
+  while (!SpinUntil(done)) std::this_thread::yield();
 }
 
 void ParallelFor(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {

@@ -40,6 +40,9 @@ void AddEngineFlags(CLI::App* cmd, EngineConfig* config) {
   AddIntegerOption(cmd, "--block-size", o->block_size, "Tokens per KV cache block", 1, 1024)->capture_default_str();
   AddSizeOption(cmd, "--num-kv-blocks", o->num_kv_blocks, "KV cache blocks (default: sized automatically)", 1);
   AddIntegerOption(cmd, "--threads", o->num_threads, "CPU worker threads (default: all cores)", 1);
+  cmd->add_option("--cpu-isa", o->cpu_isa,
+                  "CPU kernels' instruction set: auto (the best this CPU has), avx512, avx2 or scalar")
+      ->capture_default_str();
   cmd->add_option_function<std::string>(
          "--scheduling-policy",
          [config](const std::string& p) {

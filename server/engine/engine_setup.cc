@@ -8,6 +8,7 @@
 #include "models/random_weights.h"
 #include "server/common/status.h"
 #include "server/backend/cpu/cpu_backend.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "server/engine/device.h"
 #include "server/backend/memory_plan.h"
 
@@ -182,6 +183,11 @@ absl::Status ValidateEngineOptions(const EngineOptions& o, const ModelConfig& co
   if (o.num_threads > kMaxThreads) {
     return absl::InvalidArgumentError(absl::StrCat("--threads must be at most ", kMaxThreads));
   }
+  kernels::cpu::CpuIsa isa;
+  std::string isa_error;
+  if (!kernels::cpu::ResolveCpuIsa(o.cpu_isa, kernels::cpu::DetectCpuIsaSupport(), &isa, &isa_error)) {
+    return absl::InvalidArgumentError(isa_error);
+  }
   if (o.tensor_parallel_size != 1) {
     return absl::UnimplementedError(absl::StrCat("--tensor-parallel-size ", o.tensor_parallel_size,
                                                  ": only 1 is supported yet (multi-GPU serving is not built)"));
@@ -272,18 +278,19 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   if (options.dummy_weights) {
     // Seed 0, fp32: the model `kaon random-model --seed 0` would write.
     KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, RandomWeightStore(p.info, 0, DType::kF32));
-    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads, store.get()));
+    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads, store.get(), options.cpu_isa));
   } else {
-    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads));
+    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads, nullptr, options.cpu_isa));
   }
   return p;
 }
 
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCpuModel(const std::string& model_dir, const ModelInfo& info,
                                                        const Capacity& capacity, int num_threads,
-                                                       const WeightStore* store) {
+                                                       const WeightStore* store, const std::string& cpu_isa) {
   CpuBackendOptions cpu;
   cpu.num_threads = num_threads;
+  cpu.isa = cpu_isa;
   cpu.vocab_size = info.config.vocab_size;
   cpu.max_model_len = capacity.max_model_len;
   KAON_ASSIGN_OR_RETURN(std::unique_ptr<CpuBackend> backend, CpuBackend::Create(cpu));

@@ -23,6 +23,9 @@ struct EngineOptions {
   int64_t block_size = 16;
   int64_t num_kv_blocks = 0;             // 0: sized automatically
   int num_threads = 0;                   // 0: hardware concurrency
+  // The CPU kernels' instruction set: auto (the best cpuid reports) or a
+  // forced path (kernels/cpu/cpu_isa.h); one the CPU lacks is refused.
+  std::string cpu_isa = "auto";
   // --load-format dummy: random weights of the config's shapes, generated in
   // memory (no safetensors needed), for benchmarks and tests.
   bool dummy_weights = false;
@@ -80,7 +83,8 @@ BackendPlan PlanDeviceBackend(const ModelInfo& info, const Capacity& capacity, c
 // model_loader; tests wrap it). `store` null: read the checkpoint in model_dir.
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCpuModel(const std::string& model_dir, const ModelInfo& info,
                                                        const Capacity& capacity, int num_threads = 0,
-                                                       const WeightStore* store = nullptr);
+                                                       const WeightStore* store = nullptr,
+                                                       const std::string& cpu_isa = "auto");
 
 // The KV cache a device gets (server/backend/memory_plan.h) for this model
 // and these options, given the device's free and total bytes; `dtype` is

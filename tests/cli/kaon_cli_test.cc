@@ -205,6 +205,21 @@ TEST(KaonStartup, DeviceSelection) {
   EXPECT_EQ(RunCommand(gen + " --tensor-parallel-size 1").exit_code, 0);
 }
 
+// --cpu-isa: the portable path runs and gives the tiny model's greedy ids;
+// an unknown path is one line naming the flag, at start-up. (A path the CPU
+// lacks takes the same exit; its message is checked in cpu_gemm_test, as
+// every x86-64 CI machine has the scalar path and most have all three.)
+TEST(KaonStartup, CpuIsaSelection) {
+  const std::string gen = Kaon() + " generate " + testing::BundledModelDir() +
+                          " --prompt 'Once upon a time' --max-tokens 16 --temperature 0 --json";
+  const auto best = RunCommand(gen);
+  ASSERT_EQ(best.exit_code, 0) << best.err;
+  const auto scalar = RunCommand(gen + " --cpu-isa scalar");
+  ASSERT_EQ(scalar.exit_code, 0) << scalar.err;
+  EXPECT_EQ(Json::parse(scalar.out)["token_ids"], Json::parse(best.out)["token_ids"]);
+  ExpectCleanFailure(RunCommand(gen + " --cpu-isa sse9"), {"--cpu-isa", "sse9"});
+}
+
 TEST(KaonTokenize, EncodesAndDecodesJsonLines) {
   const auto r = RunCommand(Kaon() + " tokenize " + testing::BundledModelDir() + " --jsonl",
                             "{\"text\": \"Once upon a time\"}\n{\"ids\": [1, 403, 407, 261, 378]}\n");

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/kv_cache_write.h"
 #include "kernels/cpu/paged_attention.h"
@@ -102,8 +104,9 @@ TEST(CpuKernels, RotaryNeoxPairsHalves) {
 
 // Mixed batch: a decode (context 9) and a prefill chunk (3 new of 6) with
 // GQA, over scattered blocks, against dense causal attention.
-TEST(CpuKernels, PagedAttentionMatchesDenseCausal) {
-  const int64_t heads = 4, kv_heads = 2, d = 16, bs = 4, num_blocks = 8;
+void CheckPagedAttention(CpuIsa isa, int64_t d) {
+  SCOPED_TRACE(std::string(CpuIsaName(isa)) + " head_dim " + std::to_string(d));
+  const int64_t heads = 4, kv_heads = 2, bs = 4, num_blocks = 8;
   PagedKvShape shape{num_blocks, bs, kv_heads, d};
   const int32_t seq_lens[] = {9, 6};
   const int32_t qsl[] = {0, 1, 4};
@@ -122,10 +125,10 @@ TEST(CpuKernels, PagedAttentionMatchesDenseCausal) {
                              shape, kc.data(), vc.data()).ok());
   }
   auto q = Random(4 * heads * d, 30);
-  std::vector<float> out(4 * heads * d), scratch(2 * 9);
+  std::vector<float> out(4 * heads * d);
   ThreadPool pool(2);
   ASSERT_TRUE(PagedAttention(q.data(), heads * d, kc.data(), vc.data(), shape, meta, heads, 0.25f, out.data(),
-                             scratch.data(), &pool).ok());
+                             &pool, isa).ok());
   for (int t = 0; t < 4; ++t) {
     const int s = t == 0 ? 0 : 1;
     const int q_len = qsl[s + 1] - qsl[s];
@@ -153,7 +156,17 @@ TEST(CpuKernels, PagedAttentionMatchesDenseCausal) {
   AttentionMetadata bad = meta;
   bad.block_table = bad_table;
   EXPECT_FALSE(PagedAttention(q.data(), heads * d, kc.data(), vc.data(), shape, bad, heads, 0.25f, out.data(),
-                              scratch.data(), nullptr).ok());
+                              nullptr, isa).ok());
+}
+
+// Every SIMD path this CPU runs, at head dims that are whole vectors (16,
+// 64) and not (12, 20: the masked tails).
+TEST(CpuKernels, PagedAttentionMatchesDenseCausal) {
+  const CpuIsaSupport support = DetectCpuIsaSupport();
+  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+    if (!support.Has(isa)) continue;
+    for (int64_t d : {16, 64, 12, 20}) CheckPagedAttention(isa, d);
+  }
 }
 
 TEST(CpuKernels, PhiloxKnownAnswer) {

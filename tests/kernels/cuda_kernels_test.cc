@@ -276,10 +276,10 @@ TEST(CudaKernels, KvWriteAndPagedAttentionMatchCpuTwins) {
   meta.num_seqs = 2;
   meta.max_blocks_per_seq = 3;
   meta.max_seq_len = 33;
-  std::vector<float> cpu(tokens * h * d), scratch(meta.max_seq_len);
+  std::vector<float> cpu(tokens * h * d);
   const float scale = 0.25f;
   ASSERT_TRUE(cpu::PagedAttention(qkv.data(), width, ck.data(), cv.data(), shape, meta, h, scale, cpu.data(),
-                                  scratch.data(), nullptr).ok());
+                                  nullptr).ok());
   Dev<int32_t> dq(qsl), dl(lens), dt(table);
   AttentionMetadata dmeta = meta;
   dmeta.query_start_loc = dq.get();

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "nlohmann/json.hpp"
 #include "tests/common/test_paths.h"
 #include "tests/engine/engine_test_util.h"
@@ -36,6 +37,9 @@ struct PagingVariant {
   int64_t block_size;
   bool scrambled;  // churn the free-block queue before the checks (see ScrambleFreeBlocks)
   int64_t max_num_batched_tokens;
+  // The CPU kernels' path (kernels/cpu/cpu_isa.h); a path this CPU lacks is
+  // skipped. Every path must meet the same references.
+  const char* cpu_isa = "auto";
 };
 
 const PagingVariant kVariants[] = {
@@ -43,6 +47,9 @@ const PagingVariant kVariants[] = {
     {"block1_scrambled", 1, true, 2048},
     {"block16_scrambled", 16, true, 2048},
     {"block4_chunked_prefill", 4, true, 7},
+    {"block16_scalar", 16, false, 2048, "scalar"},
+    {"block16_avx2", 16, false, 2048, "avx2"},
+    {"block4_chunked_prefill_avx512", 4, true, 7, "avx512"},
 };
 
 // Scrambled variants get a KV cache of this many tokens (enough for the
@@ -78,12 +85,19 @@ void ScrambleFreeBlocks(Engine& engine) {
   for (auto& h : handles) EXPECT_EQ(testing::Drain(*h).error, "");
 }
 
+bool CpuLacks(const PagingVariant& v) {
+  kernels::cpu::CpuIsa isa;
+  std::string error;
+  return !kernels::cpu::ResolveCpuIsa(v.cpu_isa, kernels::cpu::DetectCpuIsaSupport(), &isa, &error);
+}
+
 std::unique_ptr<Engine> MakeEngine(const std::string& dir, const PagingVariant& v) {
   EngineConfig c;
   c.options.block_size = v.block_size;
   c.options.max_num_batched_tokens = v.max_num_batched_tokens;
   c.options.max_num_seqs = 4;
   c.options.num_threads = 2;
+  c.options.cpu_isa = v.cpu_isa;
   if (v.scrambled) c.options.num_kv_blocks = kScrambledCacheTokens / v.block_size;
   std::unique_ptr<Engine> engine = testing::MakeEngine(dir, c);
   if (engine != nullptr && v.scrambled) ScrambleFreeBlocks(*engine);
@@ -129,6 +143,7 @@ double AlternativeLogprob(const SampleResult& step, int32_t id) {
 class Stories260kGolden : public ::testing::TestWithParam<PagingVariant> {};
 
 TEST_P(Stories260kGolden, GreedyIdsAndTop5Logits) {
+  if (CpuLacks(GetParam())) GTEST_SKIP() << "this CPU lacks --cpu-isa " << GetParam().cpu_isa;
   const Json golden = ReadJson(testing::BundledModelDir() + "/golden.json");
   auto engine = MakeEngine(testing::BundledModelDir(), GetParam());
   ASSERT_NE(engine, nullptr);
@@ -179,6 +194,7 @@ class TinyFixtureReference : public ::testing::TestWithParam<FixtureCase> {};
 TEST_P(TinyFixtureReference, GreedyIdsAndStep0Logits) {
   const std::string dir = testing::TestModelDir(GetParam().model);
   const Json ref = ReadJson(dir + "/reference.json");
+  if (CpuLacks(GetParam().paging)) GTEST_SKIP() << "this CPU lacks --cpu-isa " << GetParam().paging.cpu_isa;
   auto engine = MakeEngine(dir, GetParam().paging);
   ASSERT_NE(engine, nullptr);
   ASSERT_EQ(ref["cases"].size(), 4u);

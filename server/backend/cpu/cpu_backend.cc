@@ -35,8 +35,7 @@ CpuBackend::CpuBackend(const CpuBackendOptions& options) : options_(options) {}
 
 int64_t CpuBackend::FixedBytes(const CpuBackendOptions& o) {
   const int64_t threads = ResolveThreads(o.num_threads);
-  return threads * o.max_model_len * static_cast<int64_t>(sizeof(float)) +
-         CpuSampler::ScratchBytes(o.vocab_size, static_cast<int>(threads));
+  return CpuSampler::ScratchBytes(o.vocab_size, static_cast<int>(threads));
 }
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendOptions& options) {
@@ -44,10 +43,11 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendO
     return absl::InvalidArgumentError("the CPU backend needs a positive vocabulary size and context length");
   }
   std::unique_ptr<CpuBackend> b(new CpuBackend(options));
+  std::string isa_error;
+  if (!kernels::cpu::ResolveCpuIsa(options.isa, kernels::cpu::DetectCpuIsaSupport(), &b->isa_, &isa_error)) {
+    return absl::InvalidArgumentError(isa_error);
+  }
   b->pool_ = std::make_unique<kernels::cpu::ThreadPool>(ResolveThreads(options.num_threads));
-  cpu::UseSingleThreadedBlas();
-  KAON_ASSIGN_OR_RETURN(b->attn_scratch_,
-                        b->NewFloats(int64_t{b->pool_->num_threads()} * options.max_model_len, "attention scratch"));
   // Created now, not at the first step, so its scratch is in the plan and
   // in allocated_bytes() before the KV cache is sized.
   b->sampler_ = std::make_unique<CpuSampler>(options.vocab_size, b->pool_.get());
@@ -159,7 +159,7 @@ absl::Status CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Ten
                                                    weight.rows, ", ", weight.cols, "], y [", y.rows, ", ", y.cols,
                                                    "], rows ", m));
   }
-  cpu::Gemm(F(x), F(weight), bias != nullptr && !bias->empty() ? F(*bias) : nullptr, m, x.cols, y.cols, F(y),
+  cpu::Gemm(isa_, F(x), F(weight), bias != nullptr && !bias->empty() ? F(*bias) : nullptr, m, x.cols, y.cols, F(y),
             pool_.get());
   return absl::OkStatus();
 }
@@ -186,8 +186,8 @@ absl::Status CpuBackend::PagedAttention(const Tensor& qkv, int64_t num_heads, in
     return absl::InvalidArgumentError(absl::StrCat("no KV cache for layer ", layer));
   }
   return FromKernel(kernels::cpu::PagedAttention(F(qkv), qkv.cols, k_pool_[layer], v_pool_[layer], kv_.shape,
-                                                 batch_.attn, num_heads, scale, F(out), attn_scratch_,
-                                                 pool_.get()));
+                                                 batch_.attn, num_heads, scale, F(out), pool_.get(),
+                                                 isa_));
 }
 
 absl::Status CpuBackend::SiluAndMul(const Tensor& gate_up, Tensor& out) {

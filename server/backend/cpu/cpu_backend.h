@@ -1,4 +1,4 @@
-// The CPU backend: fp32 weights and activations in host memory, OpenBLAS
+// The CPU backend: fp32 weights and activations in host memory, kaon's
 // GEMMs and kernels/cpu ops split over one thread pool, the reference
 // sampler. Every buffer it hands out is counted (allocated_bytes), so tests
 // can hold the start-up memory plan to what it really allocates.
@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/cpu/cpu_isa.h"
 #include "kernels/cpu/thread_pool.h"
 #include "server/backend/backend.h"
 #include "server/backend/cpu/sampler.h"
@@ -18,14 +19,18 @@ namespace kaon {
 struct CpuBackendOptions {
   int num_threads = 0;        // 0: hardware concurrency
   int64_t vocab_size = 0;     // logits row width, sizes the sampler
-  int64_t max_model_len = 0;  // longest context, sizes attention scratch
+  int64_t max_model_len = 0;  // longest context a step may attend over
+  std::string isa = "auto";   // kernels/cpu/cpu_isa.h: auto or a path to force
 };
 
 class CpuBackend final : public Backend {
  public:
   static absl::StatusOr<std::unique_ptr<CpuBackend>> Create(const CpuBackendOptions& options);
 
-  std::string name() const override { return "cpu float32"; }
+  // "cpu float32 avx512": the kernels' path too, so a benchmark table says
+  // what ran.
+  std::string name() const override { return std::string("cpu float32 ") + kernels::cpu::CpuIsaName(isa_); }
+  kernels::cpu::CpuIsa isa() const { return isa_; }
   int64_t allocated_bytes() const override { return allocated_bytes_; }
   int num_threads() const { return pool_->num_threads(); }
 
@@ -63,6 +68,7 @@ class CpuBackend final : public Backend {
   absl::StatusOr<float*> NewFloats(int64_t count, const char* what);
 
   CpuBackendOptions options_;
+  kernels::cpu::CpuIsa isa_ = kernels::cpu::CpuIsa::kScalar;
   std::unique_ptr<kernels::cpu::ThreadPool> pool_;
   std::vector<std::unique_ptr<float[]>> buffers_;
   int64_t allocated_bytes_ = 0;
@@ -71,7 +77,6 @@ class CpuBackend final : public Backend {
   const float* rope_cos_ = nullptr;
   const float* rope_sin_ = nullptr;
   int64_t rope_positions_ = 0;
-  float* attn_scratch_ = nullptr;  // [threads, max_model_len]
   std::unique_ptr<CpuSampler> sampler_;
   ForwardBatch batch_;
 };

@@ -1,0 +1,24 @@
+// fp32 GEMM for the CPU backend's linear layers: y = x · wᵀ (+ bias), with
+// w [n, k] row-major as checkpoints store it (no packing, so a tied
+// embedding table is also its LM head).
+//
+// Batch invariance: every path sums each dot product over k in one fixed
+// order (per path: lane l of a vector accumulator takes p ≡ l mod lanes in
+// increasing p, one fused multiply-add at a time, then a fixed halving tree
+// over the lanes, then + bias), whatever m is and whichever tile the dot
+// falls in. So a row of y is bitwise the same computed alone or in any batch,
+// and a sequence's tokens do not depend on who it was batched with.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/cpu_isa.h"
+
+namespace kaon::kernels::cpu {
+
+// y[i * ldy + j] = Σ_p x[i * ldx + p] · w[j * k + p] (+ bias[j]) for i < m,
+// j < n. bias may be null. Single-threaded: callers split n.
+void GemmF32(CpuIsa isa, const float* x, int64_t ldx, int64_t m, const float* w, int64_t n, int64_t k,
+             const float* bias, float* y, int64_t ldy);
+
+}  // namespace kaon::kernels::cpu
