@@ -37,7 +37,7 @@ class ThreadPool {
 
   // How long an idle worker (or the caller, waiting for the last chunk)
   // spins before it sleeps (or yields).
-  static constexpr std::chrono::microseconds kSpin{200};
+  static constexpr std::chrono::microseconds kSpin{30};
 
  private:
   void WorkerLoop(int index);

@@ -476,7 +476,10 @@ double Engine::current_step_seconds() const {
 }
 
 std::string Engine::device_summary() const {
-  std::string s = absl::StrCat(parts_.device, " ", parts_.dtype);
+  // The model's own name when it has one ("cpu float32 avx512": the kernels'
+  // path too, so a benchmark log says what ran).
+  std::string s = parts_.model != nullptr ? parts_.model->device_name() : "";
+  if (s.rfind(parts_.device + " " + parts_.dtype, 0) != 0) s = absl::StrCat(parts_.device, " ", parts_.dtype);
   if (!parts_.device_reason.empty()) absl::StrAppend(&s, " (--device auto: ", parts_.device_reason, ")");
   return s;
 }

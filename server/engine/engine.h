@@ -154,7 +154,7 @@ class Engine {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   int64_t max_model_len() const { return parts_.capacity.max_model_len; }
   int64_t block_size() const { return parts_.capacity.block_size; }
-  // "cpu float32", "cuda bfloat16", with --device auto's reason when it fell back.
+  // "cpu float32 avx512", "cuda bfloat16", with --device auto's reason when it fell back.
   std::string device_summary() const;
   // The device memory plan, one line (empty on the CPU).
   const std::string& memory_summary() const { return parts_.memory_summary; }

@@ -1,6 +1,9 @@
 #include "server/backend/cpu/cpu_backend.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -55,8 +58,20 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendO
   return b;
 }
 
+void CpuBackend::FreeBuffer::operator()(float* p) const { std::free(p); }
+
 absl::StatusOr<float*> CpuBackend::NewFloats(int64_t count, const char* what) {
-  float* p = new (std::nothrow) float[static_cast<size_t>(std::max<int64_t>(count, 1))];
+  // Buffers of 2 MiB and more start on a 2 MiB boundary and ask for
+  // transparent huge pages: a decode step streams every weight (4 KiB pages
+  // cost a TLB miss every 4 KiB), and the KV pool, left untouched until a
+  // sequence writes it, would otherwise take a page fault per 4 KiB written
+  // (measured: 7% of a decode-heavy run's engine thread in page clearing).
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
+  const bool huge = bytes >= kHuge;
+  const size_t align = huge ? kHuge : 64;
+  float* p = static_cast<float*>(std::aligned_alloc(align, (bytes + align - 1) / align * align));
+  if (p != nullptr && huge) madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE);  // a hint: may fail
   if (p == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat("out of host memory allocating ", what, " (",
                                                      count * static_cast<int64_t>(sizeof(float)), " bytes)"));

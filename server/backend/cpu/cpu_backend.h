@@ -70,7 +70,10 @@ class CpuBackend final : public Backend {
   CpuBackendOptions options_;
   kernels::cpu::CpuIsa isa_ = kernels::cpu::CpuIsa::kScalar;
   std::unique_ptr<kernels::cpu::ThreadPool> pool_;
-  std::vector<std::unique_ptr<float[]>> buffers_;
+  struct FreeBuffer {
+    void operator()(float* p) const;
+  };
+  std::vector<std::unique_ptr<float, FreeBuffer>> buffers_;
   int64_t allocated_bytes_ = 0;
   KvCacheSpec kv_;
   std::vector<float*> k_pool_, v_pool_;  // per layer
