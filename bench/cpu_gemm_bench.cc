@@ -138,7 +138,7 @@ void RegisterAll(int64_t hidden, int64_t inter) {
       for (int m : {1, 4, 16, 64, 128}) b->Arg(m);
       b->ArgName("M")->UseRealTime()->MinTime(0.3);
     };
-    for (CpuIsa isa : {CpuIsa::kAvx512, CpuIsa::kAvx2, CpuIsa::kScalar}) {
+    for (CpuIsa isa : {CpuIsa::kAvx512Bf16, CpuIsa::kAvx512, CpuIsa::kAvx2, CpuIsa::kScalar}) {
       const std::string name = std::string("kaon_") + kaon::kernels::cpu::CpuIsaName(isa) + "/" + s.name;
       args(benchmark::RegisterBenchmark(name.c_str(), BM_Kaon, isa, s.n, s.k));
     }

@@ -10,11 +10,14 @@ bool CpuIsaSupport::Has(CpuIsa isa) const {
       return avx2;
     case CpuIsa::kAvx512:
       return avx512;
+    case CpuIsa::kAvx512Bf16:
+      return avx512bf16;
   }
   return false;
 }
 
 CpuIsa CpuIsaSupport::Best() const {
+  if (avx512bf16) return CpuIsa::kAvx512Bf16;
   if (avx512) return CpuIsa::kAvx512;
   if (avx2) return CpuIsa::kAvx2;
   return CpuIsa::kScalar;
@@ -29,6 +32,7 @@ CpuIsaSupport DetectCpuIsaSupport() {
   s.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   s.avx512 = s.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  s.avx512bf16 = s.avx512 && __builtin_cpu_supports("avx512bf16");
 #endif
   return s;
 }
@@ -41,6 +45,8 @@ const char* CpuIsaName(CpuIsa isa) {
       return "avx2";
     case CpuIsa::kAvx512:
       return "avx512";
+    case CpuIsa::kAvx512Bf16:
+      return "avx512bf16";
   }
   return "?";
 }
@@ -50,7 +56,7 @@ bool ResolveCpuIsa(std::string_view requested, const CpuIsaSupport& support, Cpu
     *out = support.Best();
     return true;
   }
-  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+  for (CpuIsa isa : kAllCpuIsas) {
     if (requested != CpuIsaName(isa)) continue;
     if (!support.Has(isa)) {
       *error = std::string("--cpu-isa ") + CpuIsaName(isa) + ": this CPU lacks it (best here: " +
@@ -60,7 +66,7 @@ bool ResolveCpuIsa(std::string_view requested, const CpuIsaSupport& support, Cpu
     *out = isa;
     return true;
   }
-  *error = "--cpu-isa must be auto, avx512, avx2 or scalar, got '" + std::string(requested) + "'";
+  *error = "--cpu-isa must be auto, avx512bf16, avx512, avx2 or scalar, got '" + std::string(requested) + "'";
   return false;
 }
 

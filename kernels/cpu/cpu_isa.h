@@ -13,6 +13,9 @@ enum class CpuIsa {
   kScalar,  // plain C++: any x86-64 (or other) CPU
   kAvx2,    // AVX2 + FMA, 256-bit
   kAvx512,  // AVX-512 F/DQ/BW/VL, 512-bit
+  // AVX-512 plus AVX512_BF16's dot-product instruction: bf16 GEMMs round x
+  // to bf16 and use vdpbf16ps; fp32 kernels are kAvx512's.
+  kAvx512Bf16,
 };
 
 // Which paths this CPU (and its OS, which must save the wider registers)
@@ -20,13 +23,16 @@ enum class CpuIsa {
 struct CpuIsaSupport {
   bool avx2 = false;
   bool avx512 = false;
+  bool avx512bf16 = false;
   bool Has(CpuIsa isa) const;
   CpuIsa Best() const;
 };
 
 CpuIsaSupport DetectCpuIsaSupport();
 
-// "scalar", "avx2", "avx512".
+inline constexpr CpuIsa kAllCpuIsas[] = {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512, CpuIsa::kAvx512Bf16};
+
+// "scalar", "avx2", "avx512", "avx512bf16".
 const char* CpuIsaName(CpuIsa isa);
 
 // `requested` is "auto" (the best path `support` has) or a path's name.

@@ -13,4 +13,8 @@ KernelStatus EmbeddingLookup(const float* table, int64_t shard_rows, int64_t hid
                              int64_t vocab_begin, int64_t vocab_size, const int32_t* ids,
                              int64_t num_tokens, float* out);
 
+// The same from a bf16 table (raw bits), widened to fp32 (exactly).
+KernelStatus EmbeddingLookupBf16(const uint16_t* table, int64_t shard_rows, int64_t hidden, int64_t vocab_begin,
+                                 int64_t vocab_size, const int32_t* ids, int64_t num_tokens, float* out);
+
 }  // namespace kaon::kernels::cpu

@@ -9,6 +9,7 @@ void GemmF32(CpuIsa isa, const float* x, int64_t ldx, int64_t m, const float* w,
   if (m <= 0 || n <= 0) return;
 #if KAON_X86_PATHS
   switch (isa) {
+    case CpuIsa::kAvx512Bf16:
     case CpuIsa::kAvx512:
       return GemmF32Avx512(x, ldx, m, w, n, k, bias, y, ldy);
     case CpuIsa::kAvx2:
@@ -18,6 +19,24 @@ void GemmF32(CpuIsa isa, const float* x, int64_t ldx, int64_t m, const float* w,
   }
 #endif
   GemmF32Scalar(x, ldx, m, w, n, k, bias, y, ldy);
+}
+
+void GemmBf16(CpuIsa isa, const float* x, int64_t ldx, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+              const float* bias, float* y, int64_t ldy) {
+  if (m <= 0 || n <= 0) return;
+#if KAON_X86_PATHS
+  switch (isa) {
+    case CpuIsa::kAvx512Bf16:
+      return GemmBf16Avx512Bf16(x, ldx, m, w, n, k, bias, y, ldy);
+    case CpuIsa::kAvx512:
+      return GemmBf16Avx512(x, ldx, m, w, n, k, bias, y, ldy);
+    case CpuIsa::kAvx2:
+      return GemmBf16Avx2(x, ldx, m, w, n, k, bias, y, ldy);
+    case CpuIsa::kScalar:
+      break;
+  }
+#endif
+  GemmBf16Scalar(x, ldx, m, w, n, k, bias, y, ldy);
 }
 
 }  // namespace kaon::kernels::cpu

@@ -21,4 +21,11 @@ namespace kaon::kernels::cpu {
 void GemmF32(CpuIsa isa, const float* x, int64_t ldx, int64_t m, const float* w, int64_t n, int64_t k,
              const float* bias, float* y, int64_t ldy);
 
+// The same with bf16 weights (the raw bits, round-to-nearest-even from fp32)
+// and fp32 accumulation. kAvx512Bf16 rounds x to bf16 and uses vdpbf16ps
+// (llama.cpp's choice); every other path widens the weights to fp32 in
+// registers and keeps x in fp32 (exact products).
+void GemmBf16(CpuIsa isa, const float* x, int64_t ldx, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+              const float* bias, float* y, int64_t ldy);
+
 }  // namespace kaon::kernels::cpu

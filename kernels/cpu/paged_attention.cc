@@ -57,7 +57,7 @@ KernelStatus PagedAttention(const float* q, int64_t q_row_stride, const float* k
   const int64_t num_tokens = meta.query_start_loc[meta.num_seqs];
   void (*row)(const AttendRowArgs&) = AttendRowScalar;
 #if KAON_X86_PATHS
-  if (isa == CpuIsa::kAvx512) row = AttendRowAvx512;
+  if (isa == CpuIsa::kAvx512 || isa == CpuIsa::kAvx512Bf16) row = AttendRowAvx512;
   if (isa == CpuIsa::kAvx2) row = AttendRowAvx2;
 #else
   (void)isa;

@@ -2,6 +2,8 @@
 // only from files compiled with -mavx2 -mfma.
 #pragma once
 
+#include <cstdint>
+
 #include <immintrin.h>
 
 namespace kaon::kernels::cpu {
@@ -19,6 +21,16 @@ struct Avx2 {
   static V LoadTail(const float* p, int n) { return _mm256_maskload_ps(p, Mask(n)); }
   static void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static void StoreTail(float* p, V v, int n) { _mm256_maskstore_ps(p, Mask(n), v); }
+  // bf16 → fp32 is exact: the bf16 bits become the top half of the float.
+  static V LoadBf16(const uint16_t* p) {
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+  }
+  static V LoadBf16Tail(const uint16_t* p, int n) {
+    alignas(16) uint16_t tail[kLanes] = {};
+    for (int i = 0; i < n; ++i) tail[i] = p[i];
+    return LoadBf16(tail);
+  }
   static V Mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V Fma(V a, V b, V acc) { return _mm256_fmadd_ps(a, b, acc); }
   // Lane i + lane i + 4, then + 2, + 1.

@@ -4,6 +4,8 @@
 // namespace for the reason gemm_tiles.h gives.
 #pragma once
 
+#include <cstdint>
+
 // GCC 12's intrinsics headers seed "undefined" registers with `__Y = __Y`,
 // which -Wuninitialized flags once inlined (a false positive).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -23,6 +25,14 @@ struct Avx512 {
   static V LoadTail(const float* p, int n) { return _mm512_maskz_loadu_ps(Mask(n), p); }
   static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static void StoreTail(float* p, V v, int n) { _mm512_mask_storeu_ps(p, Mask(n), v); }
+  // bf16 → fp32 is exact: the bf16 bits become the top half of the float.
+  static V LoadBf16(const uint16_t* p) {
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  }
+  static V LoadBf16Tail(const uint16_t* p, int n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(Mask(n), p)), 16));
+  }
   static V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V Fma(V a, V b, V acc) { return _mm512_fmadd_ps(a, b, acc); }
   // Lane i + lane i + 8, then + 4, + 2, + 1.

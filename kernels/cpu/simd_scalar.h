@@ -3,6 +3,8 @@
 // rounds twice in every kernel shape alike.
 #pragma once
 
+#include <cstdint>
+
 #include <cstring>
 
 namespace kaon::kernels::cpu {
@@ -31,6 +33,16 @@ struct Scalar {
   }
   static void Store(float* p, const V& v) { std::memcpy(p, v.l, sizeof(v.l)); }
   static void StoreTail(float* p, const V& v, int n) { std::memcpy(p, v.l, sizeof(float) * n); }
+  // bf16 → fp32 is exact: the bf16 bits become the top half of the float.
+  static V LoadBf16(const uint16_t* p) { return LoadBf16Tail(p, kLanes); }
+  static V LoadBf16Tail(const uint16_t* p, int n) {
+    V v{};
+    for (int i = 0; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(p[i]) << 16;
+      std::memcpy(&v.l[i], &bits, sizeof(float));
+    }
+    return v;
+  }
   static V Mul(const V& a, const V& b) {
     V v;
     for (int i = 0; i < kLanes; ++i) v.l[i] = a.l[i] * b.l[i];

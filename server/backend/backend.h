@@ -40,6 +40,10 @@ struct Tensor {
   void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  // Set where a backend mixes element types: the CPU backend in bfloat16
+  // holds its matrices as kBF16 and norm weights, biases and activations as
+  // kF32. A device backend's tensors are all its compute dtype and leave it.
+  DType dtype = DType::kF32;
   bool empty() const { return data == nullptr; }
 };
 

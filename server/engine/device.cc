@@ -63,12 +63,14 @@ absl::StatusOr<DeviceChoice> ConfigureDevice(EngineOptions* options) {
       return choice;
     }
   }
-  if (dtype != "auto" && dtype != "float32") {
+  if (dtype == "float16") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--dtype ", dtype, ": the CPU backend computes in float32 (use --device cuda for ", dtype, ")"));
+        "--dtype float16: the CPU backend holds weights in float32 or bfloat16 (use --device cuda for float16)");
   }
   choice.device = "cpu";
-  choice.dtype = "float32";
+  // auto stays float32 on the CPU: bf16 weights round the checkpoint, a
+  // choice the user makes.
+  choice.dtype = dtype == "bfloat16" ? "bfloat16" : "float32";
   return choice;
 }
 

@@ -33,6 +33,7 @@ constexpr int64_t kMaxKvBlocks = std::numeric_limits<int32_t>::max();
 // Elements of every tensor the loader reads.
 struct WeightElems {
   int64_t total = 0;
+  int64_t matrices = 0;  // of 2-D tensors: what the CPU holds as bf16 under --dtype bfloat16
 };
 WeightElems CountWeights(const ModelInfo& info) {
   WeightElems w;
@@ -40,6 +41,7 @@ WeightElems CountWeights(const ModelInfo& info) {
   // allocates nothing. Config sizes are range-checked, so each numel fits.
   for (const TensorToWrite& t : RandomModelTensors(info, 0, DType::kF32)) {
     w.total = SatAdd(w.total, t.numel());
+    if (t.shape.size() == 2) w.matrices = SatAdd(w.matrices, t.numel());
   }
   return w;
 }
@@ -66,8 +68,9 @@ absl::Status CheckHostFits(const std::string& model_dir, const ModelInfo& info, 
     cap.block_size = o.block_size;
     cap.num_kv_blocks = num_blocks;
     cap.max_prompt_logprob_rows = max_logits - o.max_num_seqs;
-    const BackendPlan plan = PlanCpuBackend(info, cap, o.num_threads);
-    need.parts.push_back({"weights", plan.weights, absl::StrCat("fp32; ", shape)});
+    const bool bf16 = o.dtype == "bfloat16";
+    const BackendPlan plan = PlanCpuBackend(info, cap, o.num_threads, bf16);
+    need.parts.push_back({"weights", plan.weights, absl::StrCat(bf16 ? "bf16 matrices; " : "fp32; ", shape)});
     if (o.dummy_weights) {
       need.parts.push_back({"generated weights", SatMul(w.total, 4), "--load-format dummy, held while loading"});
     }
@@ -106,11 +109,14 @@ absl::Status CheckHostFits(const std::string& model_dir, const ModelInfo& info, 
 
 }  // namespace
 
-BackendPlan PlanCpuBackend(const ModelInfo& info, const Capacity& cap, int num_threads) {
+BackendPlan PlanCpuBackend(const ModelInfo& info, const Capacity& cap, int num_threads, bool bf16_weights) {
   const ModelConfig& c = info.config;
   BackendPlan plan;
-  // What the decoder loads (a tied head shares the embedding), in fp32.
-  plan.weights = SatMul(CountWeights(info).total, sizeof(float));
+  // What the decoder loads (a tied head shares the embedding): fp32, or bf16
+  // matrices with fp32 vectors.
+  const WeightElems w = CountWeights(info);
+  plan.weights = bf16_weights ? SatAdd(SatMul(w.matrices, 2), SatMul(w.total - w.matrices, sizeof(float)))
+                              : SatMul(w.total, sizeof(float));
   plan.kv_cache = SatMul(cap.num_kv_blocks, KvBytesPerBlock(c, cap.block_size, sizeof(float)));
   CpuBackendOptions o;
   o.num_threads = num_threads;
@@ -278,17 +284,21 @@ absl::StatusOr<EngineParts> LoadEngineParts(const std::string& model_dir, const 
   if (options.dummy_weights) {
     // Seed 0, fp32: the model `kaon random-model --seed 0` would write.
     KAON_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, RandomWeightStore(p.info, 0, DType::kF32));
-    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads, store.get(), options.cpu_isa));
+    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads, store.get(),
+                                                options.cpu_isa, p.dtype == "bfloat16"));
   } else {
-    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads, nullptr, options.cpu_isa));
+    KAON_ASSIGN_OR_RETURN(p.model, LoadCpuModel(model_dir, p.info, cap, options.num_threads, nullptr,
+                                                options.cpu_isa, p.dtype == "bfloat16"));
   }
   return p;
 }
 
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCpuModel(const std::string& model_dir, const ModelInfo& info,
                                                        const Capacity& capacity, int num_threads,
-                                                       const WeightStore* store, const std::string& cpu_isa) {
+                                                       const WeightStore* store, const std::string& cpu_isa,
+                                                       bool bf16_weights) {
   CpuBackendOptions cpu;
+  cpu.bf16_weights = bf16_weights;
   cpu.num_threads = num_threads;
   cpu.isa = cpu_isa;
   cpu.vocab_size = info.config.vocab_size;

@@ -72,7 +72,8 @@ struct BackendPlan {
   int64_t workspace = 0;  // activations, RoPE tables, the backend's scratch and buffers
   int64_t total() const { return weights + kv_cache + workspace; }
 };
-BackendPlan PlanCpuBackend(const ModelInfo& info, const Capacity& capacity, int num_threads);
+BackendPlan PlanCpuBackend(const ModelInfo& info, const Capacity& capacity, int num_threads,
+                           bool bf16_weights = false);
 // The same for a device backend computing in `dtype`, whose own buffers
 // (workspaces, metadata, sampler) come to `fixed_bytes` (the CUDA plugin's
 // fixed_bytes); tests/gpu_model holds the CUDA counter to it.
@@ -84,7 +85,8 @@ BackendPlan PlanDeviceBackend(const ModelInfo& info, const Capacity& capacity, c
 absl::StatusOr<std::unique_ptr<CausalLM>> LoadCpuModel(const std::string& model_dir, const ModelInfo& info,
                                                        const Capacity& capacity, int num_threads = 0,
                                                        const WeightStore* store = nullptr,
-                                                       const std::string& cpu_isa = "auto");
+                                                       const std::string& cpu_isa = "auto",
+                                                       bool bf16_weights = false);
 
 // The KV cache a device gets (server/backend/memory_plan.h) for this model
 // and these options, given the device's free and total bytes; `dtype` is

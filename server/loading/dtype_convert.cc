@@ -1,6 +1,7 @@
 // Dtype helpers and widening to fp32. Mapped tensors may start at any byte
 // offset (the header length is arbitrary), so every element is read with
 // memcpy rather than through a typed pointer.
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -94,6 +95,31 @@ void ConvertToF32(const TensorView& t, size_t offset, size_t count, float* out) 
         out[i] = BitsToFloat(static_cast<uint32_t>(h) << 16);
       }
       return;
+  }
+}
+
+uint16_t FloatToBF16Bits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);  // NaN
+  // Adding 0x7fff plus the lowest kept bit rounds half-way cases to the even
+  // neighbour; a carry into the exponent is the correct rounding (up to inf).
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+void ConvertToBF16(const TensorView& t, size_t offset, size_t count, uint16_t* out) {
+  if (t.dtype == DType::kBF16) {
+    KAON_CHECK(offset + count <= static_cast<size_t>(t.numel()))
+        << t.name << ": converting [" << offset << ", " << offset + count << ") of " << t.numel();
+    std::memcpy(out, t.data + offset * 2, count * 2);
+    return;
+  }
+  float chunk[1024];
+  for (size_t done = 0; done < count; done += 1024) {
+    const size_t n = std::min<size_t>(1024, count - done);
+    ConvertToF32(t, offset + done, n, chunk);
+    for (size_t i = 0; i < n; ++i) out[done + i] = FloatToBF16Bits(chunk[i]);
   }
 }
 

@@ -38,6 +38,14 @@ struct TensorView {
 // F16/BF16). The caller guarantees offset + count <= numel().
 void ConvertToF32(const TensorView& t, size_t offset, size_t count, float* out);
 
+// fp32 → bfloat16 bits, rounding to nearest with ties to even (as torch and
+// gguf-py do); NaN stays a quiet NaN of the same sign, overflow gives ±inf.
+uint16_t FloatToBF16Bits(float value);
+
+// The same elements as bfloat16 bits: BF16 copied, F32 and F16 rounded to
+// nearest even (what a checkpoint converted with torch would hold).
+void ConvertToBF16(const TensorView& t, size_t offset, size_t count, uint16_t* out);
+
 class SafetensorsFile;
 
 // A tensor whose bytes the store owns (--load-format dummy: random weights

@@ -58,16 +58,6 @@ TensorToWrite TensorFromValues(std::string name, DType dtype, std::vector<int64_
   return t;
 }
 
-uint16_t FloatToBF16Bits(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);  // NaN
-  // Adding 0x7fff plus the lowest kept bit rounds half-way cases to the even
-  // neighbour; a carry into the exponent is the correct rounding (up to inf).
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(bits >> 16);
-}
-
 absl::StatusOr<uint64_t> WriteSafetensors(const std::string& path, std::vector<TensorToWrite> tensors) {
   std::sort(tensors.begin(), tensors.end(),
             [](const TensorToWrite& a, const TensorToWrite& b) { return a.name < b.name; });

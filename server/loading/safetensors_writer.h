@@ -37,8 +37,5 @@ TensorToWrite TensorFromValues(std::string name, DType dtype, std::vector<int64_
 // the path and the offending tensor.
 absl::StatusOr<uint64_t> WriteSafetensors(const std::string& path, std::vector<TensorToWrite> tensors);
 
-// fp32 → bfloat16 bits, rounding to nearest with ties to even (as torch and
-// gguf-py do); NaN stays a quiet NaN of the same sign, overflow gives ±inf.
-uint16_t FloatToBF16Bits(float value);
 
 }  // namespace kaon

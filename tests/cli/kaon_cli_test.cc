@@ -182,7 +182,7 @@ TEST(KaonStartup, FlagErrorsExitNonZero) {
 
 // --device: auto falls back to the CPU with the same output; cuda without a
 // GPU (or in a build without libkaon_cuda.so) fails with one line naming the
-// flag; CPU dtypes other than float32 are refused.
+// flag; the CPU takes float32 and bfloat16 and refuses float16.
 TEST(KaonStartup, DeviceSelection) {
   const std::string gen = Kaon() + " generate " + testing::BundledModelDir() +
                           " --prompt 'Once upon a time' --max-tokens 16 --temperature 0 --json";
@@ -199,7 +199,12 @@ TEST(KaonStartup, DeviceSelection) {
     EXPECT_EQ(Json::parse(fallback.out)["token_ids"], Json::parse(cpu.out)["token_ids"]);
   }
   ExpectCleanFailure(RunCommand(gen + " --device tpu"), {"--device"});
-  ExpectCleanFailure(RunCommand(gen + " --device cpu --dtype bfloat16"), {"--dtype"});
+  // bf16 weights on the CPU: the same greedy ids on this tiny model
+  // (golden_test holds every golden case's first 16 ids to this).
+  const auto bf16 = RunCommand(gen + " --device cpu --dtype bfloat16");
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  EXPECT_EQ(Json::parse(bf16.out)["token_ids"], Json::parse(cpu.out)["token_ids"]);
+  ExpectCleanFailure(RunCommand(gen + " --device cpu --dtype float16"), {"--dtype float16"});
   ExpectCleanFailure(RunCommand(gen + " --dtype float8"), {"--dtype"});
   ExpectCleanFailure(RunCommand(gen + " --tensor-parallel-size 2"), {"--tensor-parallel-size"});
   EXPECT_EQ(RunCommand(gen + " --tensor-parallel-size 1").exit_code, 0);

@@ -14,7 +14,8 @@ namespace {
 void ExpectPlanMatches(const std::string& dir, const EngineOptions& options) {
   auto parts = LoadEngineParts(dir, options);
   ASSERT_TRUE(parts.ok()) << dir << ": " << parts.status();
-  const BackendPlan plan = PlanCpuBackend(parts->info, parts->capacity, options.num_threads);
+  const BackendPlan plan =
+      PlanCpuBackend(parts->info, parts->capacity, options.num_threads, options.dtype == "bfloat16");
   const int64_t allocated = parts->model->allocated_bytes();
   ASSERT_GT(allocated, 0);
   const double ratio = static_cast<double>(plan.total()) / static_cast<double>(allocated);
@@ -25,6 +26,17 @@ void ExpectPlanMatches(const std::string& dir, const EngineOptions& options) {
 TEST(CpuMemoryPlan, MatchesWhatTheBackendAllocates) {
   EngineOptions o;
   o.num_threads = 2;
+  ExpectPlanMatches(testing::BundledModelDir(), o);
+  for (const char* tiny : {"tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-mistral"}) {
+    ExpectPlanMatches(testing::TestModelDir(tiny), o);
+  }
+}
+
+// --dtype bfloat16: matrices at 2 bytes, vectors at 4.
+TEST(CpuMemoryPlan, MatchesWithBf16Weights) {
+  EngineOptions o;
+  o.num_threads = 2;
+  o.dtype = "bfloat16";
   ExpectPlanMatches(testing::BundledModelDir(), o);
   for (const char* tiny : {"tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-mistral"}) {
     ExpectPlanMatches(testing::TestModelDir(tiny), o);

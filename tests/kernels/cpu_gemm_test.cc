@@ -26,7 +26,7 @@ std::vector<float> Random(size_t n, uint64_t seed) {
 std::vector<CpuIsa> SupportedPaths() {
   std::vector<CpuIsa> out;
   const CpuIsaSupport s = DetectCpuIsaSupport();
-  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+  for (CpuIsa isa : kAllCpuIsas) {
     if (s.Has(isa)) out.push_back(isa);
   }
   return out;
@@ -96,12 +96,66 @@ TEST_P(GemmPathTest, StridedRowsAndEmptyShapes) {
   EXPECT_EQ(y, before);
 }
 
+uint16_t ToBf16(float f) {  // round to nearest even, as the loader does
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+float FromBf16(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof(f));
+  return f;
+}
+
+std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = ToBf16(v[i]);
+  return out;
+}
+
+// bf16 weights: against float64 over the weights' bf16 values (and x's, on
+// the path that rounds x to bf16), then bitwise across batch sizes.
+TEST_P(GemmPathTest, Bf16MatchesReferenceAndIsBatchInvariant) {
+  const bool rounds_x = GetParam() == CpuIsa::kAvx512Bf16;
+  for (Shape s : {Shape{13, 37}, Shape{50, 768}, Shape{9, 5}, Shape{7, 64}}) {
+    const int64_t m = 9;
+    auto x = Random(m * s.k, 11), wf = Random(s.n * s.k, 12), b = Random(s.n, 13);
+    const std::vector<uint16_t> w = ToBf16(wf);
+    std::vector<float> xr(x.size()), wr(w.size()), y(m * s.n), ref(m * s.n);
+    for (size_t i = 0; i < x.size(); ++i) xr[i] = rounds_x ? FromBf16(ToBf16(x[i])) : x[i];
+    for (size_t i = 0; i < w.size(); ++i) wr[i] = FromBf16(w[i]);
+    GemmBf16(GetParam(), x.data(), s.k, m, w.data(), s.n, s.k, b.data(), y.data(), s.n);
+    LinearRef(xr.data(), wr.data(), b.data(), m, s.n, s.k, ref.data());
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_NEAR(y[i], ref[i], 8e-6 * std::sqrt(double(s.k)) + 1e-6)
+          << CpuIsaName(GetParam()) << " n=" << s.n << " k=" << s.k << " at " << i;
+    }
+  }
+  const int64_t n = 29, k = 803, total = 64;  // k % 32 = 3: the tails run
+  auto x = Random(total * k, 14);
+  const std::vector<uint16_t> w = ToBf16(Random(n * k, 15));
+  std::vector<float> all(total * n);
+  GemmBf16(GetParam(), x.data(), k, total, w.data(), n, k, nullptr, all.data(), n);
+  for (int64_t m : {1, 4, 16}) {
+    for (int64_t r0 = 3 % m; r0 + m <= total; r0 += m) {
+      std::vector<float> y(m * n);
+      GemmBf16(GetParam(), x.data() + r0 * k, k, m, w.data(), n, k, nullptr, y.data(), n);
+      ASSERT_EQ(0, std::memcmp(y.data(), all.data() + r0 * n, sizeof(float) * m * n))
+          << CpuIsaName(GetParam()) << " m=" << m << " rows from " << r0;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(EverySupportedPath, GemmPathTest, ::testing::ValuesIn(SupportedPaths()),
                          [](const auto& info) { return std::string(CpuIsaName(info.param)); });
 
 TEST(CpuIsa, ResolvesAutoToTheBestPath) {
   CpuIsa isa;
   std::string error;
+  ASSERT_TRUE(ResolveCpuIsa("auto", CpuIsaSupport{true, true, true}, &isa, &error));
+  EXPECT_EQ(isa, CpuIsa::kAvx512Bf16);
   ASSERT_TRUE(ResolveCpuIsa("auto", CpuIsaSupport{true, true}, &isa, &error));
   EXPECT_EQ(isa, CpuIsa::kAvx512);
   ASSERT_TRUE(ResolveCpuIsa("auto", CpuIsaSupport{true, false}, &isa, &error));
@@ -120,7 +174,9 @@ TEST(CpuIsa, RefusesAPathTheCpuLacksAndUnknownNames) {
   EXPECT_FALSE(ResolveCpuIsa("avx2", CpuIsaSupport{}, &isa, &error));
   EXPECT_NE(error.find("avx2: this CPU lacks it"), std::string::npos) << error;
   EXPECT_FALSE(ResolveCpuIsa("sse9", CpuIsaSupport{true, true}, &isa, &error));
-  EXPECT_NE(error.find("must be auto, avx512, avx2 or scalar, got 'sse9'"), std::string::npos) << error;
+  EXPECT_NE(error.find("must be auto, avx512bf16, avx512, avx2 or scalar, got 'sse9'"), std::string::npos) << error;
+  EXPECT_FALSE(ResolveCpuIsa("avx512bf16", CpuIsaSupport{true, true, false}, &isa, &error));
+  EXPECT_NE(error.find("avx512bf16: this CPU lacks it (best here: avx512)"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -163,7 +163,7 @@ void CheckPagedAttention(CpuIsa isa, int64_t d) {
 // 64) and not (12, 20: the masked tails).
 TEST(CpuKernels, PagedAttentionMatchesDenseCausal) {
   const CpuIsaSupport support = DetectCpuIsaSupport();
-  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+  for (CpuIsa isa : kAllCpuIsas) {
     if (!support.Has(isa)) continue;
     for (int64_t d : {16, 64, 12, 20}) CheckPagedAttention(isa, d);
   }

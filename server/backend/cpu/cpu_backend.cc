@@ -58,31 +58,52 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendO
   return b;
 }
 
-void CpuBackend::FreeBuffer::operator()(float* p) const { std::free(p); }
+void CpuBackend::FreeBuffer::operator()(void* p) const { std::free(p); }
 
 absl::StatusOr<float*> CpuBackend::NewFloats(int64_t count, const char* what) {
+  KAON_ASSIGN_OR_RETURN(void* p, NewBytes(count * static_cast<int64_t>(sizeof(float)), what));
+  return static_cast<float*>(p);
+}
+
+absl::StatusOr<void*> CpuBackend::NewBytes(int64_t count, const char* what) {
   // Buffers of 2 MiB and more start on a 2 MiB boundary and ask for
   // transparent huge pages: a decode step streams every weight (4 KiB pages
   // cost a TLB miss every 4 KiB), and the KV pool, left untouched until a
   // sequence writes it, would otherwise take a page fault per 4 KiB written
   // (measured: 7% of a decode-heavy run's engine thread in page clearing).
   constexpr size_t kHuge = size_t{2} << 20;
-  const size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1));
   const bool huge = bytes >= kHuge;
   const size_t align = huge ? kHuge : 64;
-  float* p = static_cast<float*>(std::aligned_alloc(align, (bytes + align - 1) / align * align));
+  void* p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
   if (p != nullptr && huge) madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE);  // a hint: may fail
   if (p == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("out of host memory allocating ", what, " (",
-                                                     count * static_cast<int64_t>(sizeof(float)), " bytes)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of host memory allocating ", what, " (", count, " bytes)"));
   }
   buffers_.emplace_back(p);
-  allocated_bytes_ += count * static_cast<int64_t>(sizeof(float));
+  allocated_bytes_ += count;
   return p;
 }
 
 absl::StatusOr<Tensor> CpuBackend::LoadWeight(const WeightStore& store, std::span<const WeightPart> parts) {
   KAON_ASSIGN_OR_RETURN(WeightShape shape, ShapeOfParts(parts));
+  if (options_.bf16_weights && parts.front().shape.size() == 2) {
+    const int64_t n = shape.rows * shape.cols;
+    KAON_ASSIGN_OR_RETURN(void* raw, NewBytes(n * 2, parts.front().name.c_str()));
+    uint16_t* bits = static_cast<uint16_t*>(raw);
+    KAON_RETURN_IF_ERROR(ForEachPartRun(
+        store, parts,
+        [bits](const TensorView& t, int64_t offset, int64_t count, int64_t dst) {
+          ConvertToBF16(t, static_cast<size_t>(offset), static_cast<size_t>(count), bits + dst);
+          return absl::OkStatus();
+        },
+        [bits](int64_t dst, int64_t count) {
+          std::fill(bits + dst, bits + dst + count, uint16_t{0});
+          return absl::OkStatus();
+        }));
+    return Tensor{bits, shape.rows, shape.cols, DType::kBF16};
+  }
   KAON_ASSIGN_OR_RETURN(float* data, NewFloats(shape.rows * shape.cols, parts.front().name.c_str()));
   KAON_RETURN_IF_ERROR(ForEachPartRun(
       store, parts,
@@ -145,6 +166,11 @@ absl::Status CpuBackend::BeginStep(const ForwardBatch& batch) {
 
 absl::Status CpuBackend::Embedding(const Tensor& table, int64_t vocab_begin, int64_t vocab_size, Tensor& out) {
   if (batch_.num_tokens > out.rows) return absl::InvalidArgumentError("embedding output smaller than the step");
+  if (table.dtype == DType::kBF16) {
+    return FromKernel(kernels::cpu::EmbeddingLookupBf16(static_cast<const uint16_t*>(table.data), table.rows,
+                                                        table.cols, vocab_begin, vocab_size, batch_.token_ids,
+                                                        batch_.num_tokens, F(out)));
+  }
   return FromKernel(kernels::cpu::EmbeddingLookup(F(table), table.rows, table.cols, vocab_begin, vocab_size,
                                                   batch_.token_ids, batch_.num_tokens, F(out)));
 }
@@ -174,8 +200,12 @@ absl::Status CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Ten
                                                    weight.rows, ", ", weight.cols, "], y [", y.rows, ", ", y.cols,
                                                    "], rows ", m));
   }
-  cpu::Gemm(isa_, F(x), F(weight), bias != nullptr && !bias->empty() ? F(*bias) : nullptr, m, x.cols, y.cols, F(y),
-            pool_.get());
+  const float* b = bias != nullptr && !bias->empty() ? F(*bias) : nullptr;
+  if (weight.dtype == DType::kBF16) {
+    cpu::Gemm(isa_, F(x), static_cast<const uint16_t*>(weight.data), b, m, x.cols, y.cols, F(y), pool_.get());
+  } else {
+    cpu::Gemm(isa_, F(x), F(weight), b, m, x.cols, y.cols, F(y), pool_.get());
+  }
   return absl::OkStatus();
 }
 

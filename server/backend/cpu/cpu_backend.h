@@ -1,4 +1,4 @@
-// The CPU backend: fp32 weights and activations in host memory, kaon's
+// The CPU backend: fp32 (or, with --dtype bfloat16, bf16 matrices) weights and fp32 activations in host memory, kaon's
 // GEMMs and kernels/cpu ops split over one thread pool, the reference
 // sampler. Every buffer it hands out is counted (allocated_bytes), so tests
 // can hold the start-up memory plan to what it really allocates.
@@ -21,6 +21,10 @@ struct CpuBackendOptions {
   int64_t vocab_size = 0;     // logits row width, sizes the sampler
   int64_t max_model_len = 0;  // longest context a step may attend over
   std::string isa = "auto";   // kernels/cpu/cpu_isa.h: auto or a path to force
+  // Matrices (linear weights, the embedding table) held as bf16, computed
+  // with fp32 accumulation; norm weights, biases, activations and the KV
+  // cache stay fp32. `--dtype bfloat16` on the CPU.
+  bool bf16_weights = false;
 };
 
 class CpuBackend final : public Backend {
@@ -29,7 +33,9 @@ class CpuBackend final : public Backend {
 
   // "cpu float32 avx512": the kernels' path too, so a benchmark table says
   // what ran.
-  std::string name() const override { return std::string("cpu float32 ") + kernels::cpu::CpuIsaName(isa_); }
+  std::string name() const override {
+    return std::string(options_.bf16_weights ? "cpu bfloat16 " : "cpu float32 ") + kernels::cpu::CpuIsaName(isa_);
+  }
   kernels::cpu::CpuIsa isa() const { return isa_; }
   int64_t allocated_bytes() const override { return allocated_bytes_; }
   int num_threads() const { return pool_->num_threads(); }
@@ -65,15 +71,16 @@ class CpuBackend final : public Backend {
  private:
   explicit CpuBackend(const CpuBackendOptions& options);
   // Counted, uninitialised host memory; ResourceExhausted naming `what`.
+  absl::StatusOr<void*> NewBytes(int64_t bytes, const char* what);
   absl::StatusOr<float*> NewFloats(int64_t count, const char* what);
 
   CpuBackendOptions options_;
   kernels::cpu::CpuIsa isa_ = kernels::cpu::CpuIsa::kScalar;
   std::unique_ptr<kernels::cpu::ThreadPool> pool_;
   struct FreeBuffer {
-    void operator()(float* p) const;
+    void operator()(void* p) const;
   };
-  std::vector<std::unique_ptr<float, FreeBuffer>> buffers_;
+  std::vector<std::unique_ptr<void, FreeBuffer>> buffers_;
   int64_t allocated_bytes_ = 0;
   KvCacheSpec kv_;
   std::vector<float*> k_pool_, v_pool_;  // per layer

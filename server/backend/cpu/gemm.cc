@@ -5,9 +5,21 @@
 #include "kernels/cpu/gemm.h"
 
 namespace kaon::cpu {
+namespace {
 
-void Gemm(kernels::cpu::CpuIsa isa, const float* x, const float* w, const float* bias, int64_t m, int64_t in,
-          int64_t out, float* y, kernels::cpu::ThreadPool* pool) {
+void Kernel(kernels::cpu::CpuIsa isa, const float* x, int64_t m, const float* w, int64_t n, int64_t k,
+            const float* bias, float* y, int64_t ldy) {
+  kernels::cpu::GemmF32(isa, x, k, m, w, n, k, bias, y, ldy);
+}
+
+void Kernel(kernels::cpu::CpuIsa isa, const float* x, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+            const float* bias, float* y, int64_t ldy) {
+  kernels::cpu::GemmBf16(isa, x, k, m, w, n, k, bias, y, ldy);
+}
+
+template <typename W>
+void Split(kernels::cpu::CpuIsa isa, const float* x, const W* w, const float* bias, int64_t m, int64_t in,
+           int64_t out, float* y, kernels::cpu::ThreadPool* pool) {
   if (m == 0) return;
   // Below this many multiply-adds a thread hand-off costs more than it saves.
   constexpr int64_t kMinParallelWork = int64_t{1} << 16;
@@ -16,13 +28,25 @@ void Gemm(kernels::cpu::CpuIsa isa, const float* x, const float* w, const float*
   constexpr int64_t kColumnGrain = 48;
   const int64_t chunks = (out + kColumnGrain - 1) / kColumnGrain;
   if (pool == nullptr || pool->num_threads() == 1 || m * out * in < kMinParallelWork || chunks < 2) {
-    kernels::cpu::GemmF32(isa, x, in, m, w, out, in, bias, y, out);
+    Kernel(isa, x, m, w, out, in, bias, y, out);
     return;
   }
   pool->ParallelFor(chunks, [&](int64_t c0, int64_t c1, int) {
     const int64_t n0 = c0 * kColumnGrain, n1 = std::min(out, c1 * kColumnGrain);
-    kernels::cpu::GemmF32(isa, x, in, m, w + n0 * in, n1 - n0, in, bias ? bias + n0 : nullptr, y + n0, out);
+    Kernel(isa, x, m, w + n0 * in, n1 - n0, in, bias ? bias + n0 : nullptr, y + n0, out);
   });
+}
+
+}  // namespace
+
+void Gemm(kernels::cpu::CpuIsa isa, const float* x, const float* w, const float* bias, int64_t m, int64_t in,
+          int64_t out, float* y, kernels::cpu::ThreadPool* pool) {
+  Split(isa, x, w, bias, m, in, out, y, pool);
+}
+
+void Gemm(kernels::cpu::CpuIsa isa, const float* x, const uint16_t* w, const float* bias, int64_t m, int64_t in,
+          int64_t out, float* y, kernels::cpu::ThreadPool* pool) {
+  Split(isa, x, w, bias, m, in, out, y, pool);
 }
 
 }  // namespace kaon::cpu

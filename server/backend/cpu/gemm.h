@@ -1,7 +1,7 @@
-// y[m, out] = x[m, in] · wᵀ (+ bias) in fp32 on kaon's own kernels
-// (kernels/cpu/gemm.h), split by output columns over the CPU backend's
-// pool. The split never changes a dot product's summation order, so a row's
-// result does not depend on the batch or the thread count.
+// y[m, out] = x[m, in] · wᵀ (+ bias) with fp32 or bf16 weights on kaon's own
+// kernels (kernels/cpu/gemm.h), split by output columns over the CPU
+// backend's pool. The split never changes a dot product's summation order,
+// so a row's result does not depend on the batch or the thread count.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,9 @@ namespace kaon::cpu {
 
 // w is [out, in] row-major, as checkpoints store it; bias [out] or null.
 void Gemm(kernels::cpu::CpuIsa isa, const float* x, const float* w, const float* bias, int64_t m, int64_t in,
+          int64_t out, float* y, kernels::cpu::ThreadPool* pool);
+// w holds bf16 bits.
+void Gemm(kernels::cpu::CpuIsa isa, const float* x, const uint16_t* w, const float* bias, int64_t m, int64_t in,
           int64_t out, float* y, kernels::cpu::ThreadPool* pool);
 
 }  // namespace kaon::cpu
