@@ -30,9 +30,20 @@ std::string CpuModel() {
   return "unknown";
 }
 
-// Sums 64-bit words so the compiler vectorises the loop at baseline ISA
-// (an fp32 sum would be one dependent add per element).
+// Sums 64-bit words so the compiler vectorises the loop (an fp32 sum would
+// be one dependent add per element); built for AVX2 too, because at baseline
+// SSE2 two cores cannot issue loads as fast as DRAM delivers them (measured:
+// 40 GB/s with SSE2 on a VM whose llama.cpp decode streams 70 GB/s).
+__attribute__((target("avx2"))) uint64_t SumWordsAvx2(const uint64_t* p, size_t n) {
+  uint64_t s[8] = {};
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) s[j] += p[i + j];
+  }
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
 uint64_t SumWords(const uint64_t* p, size_t n) {
+  if (__builtin_cpu_supports("avx2")) return SumWordsAvx2(p, n);
   uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   for (size_t i = 0; i + 4 <= n; i += 4) {
     s0 += p[i];

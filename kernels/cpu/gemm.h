@@ -28,4 +28,12 @@ void GemmF32(CpuIsa isa, const float* x, int64_t ldx, int64_t m, const float* w,
 void GemmBf16(CpuIsa isa, const float* x, int64_t ldx, int64_t m, const uint16_t* w, int64_t n, int64_t k,
               const float* bias, float* y, int64_t ldy);
 
+// kAvx512Bf16 only, in two parts so x is rounded once per product rather
+// than once per column tile: RoundToBf16 (count elements, nearest even), then
+// GemmBf16PreRounded over the rounded copy. Bitwise what GemmBf16 gives on
+// that path. False / no-op on other paths (callers use GemmBf16 there).
+bool RoundToBf16(CpuIsa isa, const float* x, int64_t count, uint16_t* out);
+void GemmBf16PreRounded(const uint16_t* x, int64_t ldx, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+                        const float* bias, float* y, int64_t ldy);
+
 }  // namespace kaon::kernels::cpu

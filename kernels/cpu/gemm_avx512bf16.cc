@@ -14,6 +14,7 @@ struct Avx512Bf16Dot {
   using Acc = __m512;
   using X = __m512bh;
   using Wv = __m512bh;
+  using XElem = float;
   using W = uint16_t;
   static constexpr int kStep = 32;
   static Acc Zero() { return _mm512_setzero_ps(); }
@@ -32,7 +33,33 @@ struct Avx512Bf16Dot {
   static float Sum(const Acc& v) { return Avx512::Sum(v); }
 };
 
+// x rounded to bf16 beforehand (RoundToBf16Avx512Bf16, the same rounding
+// LoadX does), so the inner loop only loads: the same products and sums,
+// bit for bit, without converting each row of x once per column tile.
+struct Avx512Bf16PreRoundedDot : Avx512Bf16Dot {
+  using XElem = uint16_t;
+  static X LoadX(const uint16_t* p) { return LoadW(p); }
+  static X LoadXTail(const uint16_t* p, int n) { return LoadWTail(p, n); }
+};
+
 }  // namespace
+
+void RoundToBf16Avx512Bf16(const float* x, int64_t count, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+  }
+  if (i < count) {
+    const __mmask16 mask = Avx512::Mask(static_cast<int>(count - i));
+    _mm256_mask_storeu_epi16(out + i, mask, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, x + i)));
+  }
+}
+
+void GemmBf16PreRoundedAvx512Bf16(const uint16_t* x, int64_t ldx, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+                                  const float* bias, float* y, int64_t ldy) {
+  if (m == 1) return GemmTiles<Avx512Bf16PreRoundedDot, 1, 8>(x, ldx, m, w, n, k, bias, y, ldy);
+  GemmTiles<Avx512Bf16PreRoundedDot, 4, 6>(x, ldx, m, w, n, k, bias, y, ldy);
+}
 
 void GemmBf16Avx512Bf16(const float* x, int64_t ldx, int64_t m, const uint16_t* w, int64_t n, int64_t k,
                         const float* bias, float* y, int64_t ldy) {

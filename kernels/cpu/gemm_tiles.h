@@ -1,7 +1,8 @@
 // The GEMM loop nest shared by every ISA path of gemm.h, written once over a
 // "dot" type D that says how k elements of x (fp32) and of w (D::W: fp32 or
 // bf16) meet an fp32 vector accumulator:
-//   D::Acc, D::X, D::Wv, D::W, D::kStep (k elements per step),
+//   D::Acc, D::X, D::Wv, D::XElem and D::W (x's and w's element types),
+//   D::kStep (k elements per step),
 //   D::Zero(), D::LoadX(p) / D::LoadXTail(p, n), D::LoadW(p) / LoadWTail(p, n)
 //   (n < kStep, the rest zero), D::Dot(x, w, acc) (acc += the step's
 //   products), D::Sum(acc) (the fixed halving tree over the lanes).
@@ -28,6 +29,7 @@ struct F32Dot {
   using Acc = typename A::V;
   using X = typename A::V;
   using Wv = typename A::V;
+  using XElem = float;
   using W = float;
   static constexpr int kStep = A::kLanes;
   static Acc Zero() { return A::Zero(); }
@@ -49,7 +51,7 @@ struct Bf16WidenDot : F32Dot<A> {
 };
 
 template <class D, int MR, int NR>
-void Tile(const float* x, int64_t ldx, const typename D::W* w, int64_t k, const float* bias, float* y, int64_t ldy) {
+void Tile(const typename D::XElem* x, int64_t ldx, const typename D::W* w, int64_t k, const float* bias, float* y, int64_t ldy) {
   typename D::Acc acc[MR][NR];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -87,7 +89,7 @@ void Tile(const float* x, int64_t ldx, const typename D::W* w, int64_t k, const 
 
 // Tile<D, mr, nr> for an edge tile smaller than MR × NR.
 template <class D, int MR, int NR>
-void EdgeTile(int mr, int nr, const float* x, int64_t ldx, const typename D::W* w, int64_t k, const float* bias,
+void EdgeTile(int mr, int nr, const typename D::XElem* x, int64_t ldx, const typename D::W* w, int64_t k, const float* bias,
               float* y, int64_t ldy) {
   if constexpr (MR > 1) {
     if (mr < MR) return EdgeTile<D, MR - 1, NR>(mr, nr, x, ldx, w, k, bias, y, ldy);
@@ -102,7 +104,7 @@ void EdgeTile(int mr, int nr, const float* x, int64_t ldx, const typename D::W* 
 // them; within a block, one column tile (NR rows of w, hot in L1/L2) meets
 // every row tile before the next.
 template <class D, int MR, int NR>
-void GemmTiles(const float* x, int64_t ldx, int64_t m, const typename D::W* w, int64_t n, int64_t k,
+void GemmTiles(const typename D::XElem* x, int64_t ldx, int64_t m, const typename D::W* w, int64_t n, int64_t k,
                const float* bias, float* y, int64_t ldy) {
   constexpr int64_t kRowBlock = 128;
   for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {

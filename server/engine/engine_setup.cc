@@ -46,6 +46,15 @@ WeightElems CountWeights(const ModelInfo& info) {
   return w;
 }
 
+// The largest GEMM input the decoder feeds a CPU backend: a step's tokens
+// (or the LM head's logits rows) × the widest in-features (hidden, the
+// attention output, the MLP's intermediate).
+int64_t MaxGemmInput(const ModelInfo& info, const Capacity& cap) {
+  const ModelConfig& c = info.config;
+  const int64_t rows = std::max(cap.max_num_batched_tokens, cap.max_logit_rows());
+  return SatMul(rows, std::max({c.hidden_size, c.num_heads * c.head_dim, c.intermediate_size}));
+}
+
 // Weights as the device will hold them: the loader's tensors at `elem_bytes`.
 int64_t WeightBytes(const ModelInfo& info, int64_t elem_bytes) { return SatMul(CountWeights(info).total, elem_bytes); }
 
@@ -122,6 +131,8 @@ BackendPlan PlanCpuBackend(const ModelInfo& info, const Capacity& cap, int num_t
   o.num_threads = num_threads;
   o.vocab_size = c.vocab_size;
   o.max_model_len = cap.max_model_len;
+  o.bf16_weights = bf16_weights;
+  o.max_gemm_input = MaxGemmInput(info, cap);
   // The decoder's activations, the RoPE cos/sin tables and the backend's own
   // scratch (attention, sampler).
   int64_t work = ActivationBytes(c, cap.max_num_batched_tokens, cap.max_logit_rows(), sizeof(float));
@@ -303,6 +314,7 @@ absl::StatusOr<std::unique_ptr<CausalLM>> LoadCpuModel(const std::string& model_
   cpu.isa = cpu_isa;
   cpu.vocab_size = info.config.vocab_size;
   cpu.max_model_len = capacity.max_model_len;
+  cpu.max_gemm_input = MaxGemmInput(info, capacity);
   KAON_ASSIGN_OR_RETURN(std::unique_ptr<CpuBackend> backend, CpuBackend::Create(cpu));
   if (store != nullptr) return LoadModelFromStore(*store, info, capacity, std::move(backend));
   return LoadModel(model_dir, info, capacity, std::move(backend));

@@ -148,6 +148,24 @@ TEST_P(GemmPathTest, Bf16MatchesReferenceAndIsBatchInvariant) {
   }
 }
 
+// The avx512bf16 path's two-part form (x rounded once, then the GEMM over
+// the copy) gives GemmBf16's bits; other paths decline to round.
+TEST_P(GemmPathTest, PreRoundedBf16IsBitwiseTheSame) {
+  const int64_t m = 37, n = 50, k = 771;
+  auto x = Random(m * k, 16);
+  const std::vector<uint16_t> w = ToBf16(Random(n * k, 17));
+  std::vector<uint16_t> xb(m * k);
+  if (!RoundToBf16(GetParam(), x.data(), m * k, xb.data())) {
+    EXPECT_NE(GetParam(), CpuIsa::kAvx512Bf16);
+    return;
+  }
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(xb[i], ToBf16(x[i])) << i;
+  std::vector<float> once(m * n), per_tile(m * n);
+  GemmBf16PreRounded(xb.data(), k, m, w.data(), n, k, nullptr, once.data(), n);
+  GemmBf16(GetParam(), x.data(), k, m, w.data(), n, k, nullptr, per_tile.data(), n);
+  EXPECT_EQ(0, std::memcmp(once.data(), per_tile.data(), sizeof(float) * once.size()));
+}
+
 INSTANTIATE_TEST_SUITE_P(EverySupportedPath, GemmPathTest, ::testing::ValuesIn(SupportedPaths()),
                          [](const auto& info) { return std::string(CpuIsaName(info.param)); });
 

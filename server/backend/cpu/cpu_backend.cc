@@ -36,9 +36,22 @@ int ResolveThreads(int n) { return n > 0 ? n : static_cast<int>(std::max(1u, std
 
 CpuBackend::CpuBackend(const CpuBackendOptions& options) : options_(options) {}
 
+namespace {
+
+// The bf16 copy of a GEMM's x: only where the GEMMs read one.
+int64_t RoundedInputElems(const CpuBackendOptions& o, kernels::cpu::CpuIsa isa) {
+  return o.bf16_weights && isa == kernels::cpu::CpuIsa::kAvx512Bf16 ? o.max_gemm_input : 0;
+}
+
+}  // namespace
+
 int64_t CpuBackend::FixedBytes(const CpuBackendOptions& o) {
   const int64_t threads = ResolveThreads(o.num_threads);
-  return CpuSampler::ScratchBytes(o.vocab_size, static_cast<int>(threads));
+  kernels::cpu::CpuIsa isa = kernels::cpu::CpuIsa::kScalar;
+  std::string error;
+  kernels::cpu::ResolveCpuIsa(o.isa, kernels::cpu::DetectCpuIsaSupport(), &isa, &error);
+  return CpuSampler::ScratchBytes(o.vocab_size, static_cast<int>(threads)) +
+         RoundedInputElems(o, isa) * static_cast<int64_t>(sizeof(uint16_t));
 }
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendOptions& options) {
@@ -55,6 +68,11 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendO
   // in allocated_bytes() before the KV cache is sized.
   b->sampler_ = std::make_unique<CpuSampler>(options.vocab_size, b->pool_.get());
   b->allocated_bytes_ += b->sampler_->scratch_bytes();
+  if (const int64_t n = RoundedInputElems(options, b->isa_); n > 0) {
+    KAON_ASSIGN_OR_RETURN(void* p, b->NewBytes(n * static_cast<int64_t>(sizeof(uint16_t)), "bf16 GEMM input"));
+    b->x_bf16_ = static_cast<uint16_t*>(p);
+    b->x_bf16_capacity_ = n;
+  }
   return b;
 }
 
@@ -202,7 +220,8 @@ absl::Status CpuBackend::Linear(const Tensor& x, const Tensor& weight, const Ten
   }
   const float* b = bias != nullptr && !bias->empty() ? F(*bias) : nullptr;
   if (weight.dtype == DType::kBF16) {
-    cpu::Gemm(isa_, F(x), static_cast<const uint16_t*>(weight.data), b, m, x.cols, y.cols, F(y), pool_.get());
+    cpu::Gemm(isa_, F(x), static_cast<const uint16_t*>(weight.data), b, m, x.cols, y.cols, F(y), pool_.get(), x_bf16_,
+              x_bf16_capacity_);
   } else {
     cpu::Gemm(isa_, F(x), F(weight), b, m, x.cols, y.cols, F(y), pool_.get());
   }

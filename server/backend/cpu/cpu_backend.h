@@ -25,6 +25,9 @@ struct CpuBackendOptions {
   // with fp32 accumulation; norm weights, biases, activations and the KV
   // cache stay fp32. `--dtype bfloat16` on the CPU.
   bool bf16_weights = false;
+  // Elements of the largest GEMM input (rows × in_features): with bf16
+  // weights on the avx512bf16 path, x is rounded once into a buffer this big.
+  int64_t max_gemm_input = 0;
 };
 
 class CpuBackend final : public Backend {
@@ -88,6 +91,8 @@ class CpuBackend final : public Backend {
   const float* rope_sin_ = nullptr;
   int64_t rope_positions_ = 0;
   std::unique_ptr<CpuSampler> sampler_;
+  uint16_t* x_bf16_ = nullptr;  // [max_gemm_input], see CpuBackendOptions
+  int64_t x_bf16_capacity_ = 0;
   ForwardBatch batch_;
 };
 

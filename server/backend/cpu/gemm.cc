@@ -17,8 +17,13 @@ void Kernel(kernels::cpu::CpuIsa isa, const float* x, int64_t m, const uint16_t*
   kernels::cpu::GemmBf16(isa, x, k, m, w, n, k, bias, y, ldy);
 }
 
-template <typename W>
-void Split(kernels::cpu::CpuIsa isa, const float* x, const W* w, const float* bias, int64_t m, int64_t in,
+void Kernel(kernels::cpu::CpuIsa, const uint16_t* x, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+            const float* bias, float* y, int64_t ldy) {
+  kernels::cpu::GemmBf16PreRounded(x, k, m, w, n, k, bias, y, ldy);
+}
+
+template <typename X, typename W>
+void Split(kernels::cpu::CpuIsa isa, const X* x, const W* w, const float* bias, int64_t m, int64_t in,
            int64_t out, float* y, kernels::cpu::ThreadPool* pool) {
   if (m == 0) return;
   // Below this many multiply-adds a thread hand-off costs more than it saves.
@@ -45,7 +50,14 @@ void Gemm(kernels::cpu::CpuIsa isa, const float* x, const float* w, const float*
 }
 
 void Gemm(kernels::cpu::CpuIsa isa, const float* x, const uint16_t* w, const float* bias, int64_t m, int64_t in,
-          int64_t out, float* y, kernels::cpu::ThreadPool* pool) {
+          int64_t out, float* y, kernels::cpu::ThreadPool* pool, uint16_t* x_bf16, int64_t x_bf16_capacity) {
+  if (isa == kernels::cpu::CpuIsa::kAvx512Bf16 && x_bf16 != nullptr && m * in <= x_bf16_capacity) {
+    kernels::cpu::ParallelFor(m * in >= (int64_t{1} << 16) ? pool : nullptr, m, [&](int64_t r0, int64_t r1, int) {
+      kernels::cpu::RoundToBf16(isa, x + r0 * in, (r1 - r0) * in, x_bf16 + r0 * in);
+    });
+    Split(isa, static_cast<const uint16_t*>(x_bf16), w, bias, m, in, out, y, pool);
+    return;
+  }
   Split(isa, x, w, bias, m, in, out, y, pool);
 }
 
