@@ -8,8 +8,10 @@
 
 // GCC 12's intrinsics headers seed "undefined" registers with `__Y = __Y`,
 // which -Wuninitialized flags once inlined (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 namespace kaon::kernels::cpu {
