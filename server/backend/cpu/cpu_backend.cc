@@ -104,35 +104,37 @@ absl::StatusOr<void*> CpuBackend::NewBytes(int64_t count, const char* what) {
   return p;
 }
 
-absl::StatusOr<Tensor> CpuBackend::LoadWeight(const WeightStore& store, std::span<const WeightPart> parts) {
-  KAON_ASSIGN_OR_RETURN(WeightShape shape, ShapeOfParts(parts));
-  if (options_.bf16_weights && parts.front().shape.size() == 2) {
-    const int64_t n = shape.rows * shape.cols;
-    KAON_ASSIGN_OR_RETURN(void* raw, NewBytes(n * 2, parts.front().name.c_str()));
-    uint16_t* bits = static_cast<uint16_t*>(raw);
-    KAON_RETURN_IF_ERROR(ForEachPartRun(
-        store, parts,
-        [bits](const TensorView& t, int64_t offset, int64_t count, int64_t dst) {
-          ConvertToBF16(t, static_cast<size_t>(offset), static_cast<size_t>(count), bits + dst);
-          return absl::OkStatus();
-        },
-        [bits](int64_t dst, int64_t count) {
-          std::fill(bits + dst, bits + dst + count, uint16_t{0});
-          return absl::OkStatus();
-        }));
-    return Tensor{bits, shape.rows, shape.cols, DType::kBF16};
-  }
-  KAON_ASSIGN_OR_RETURN(float* data, NewFloats(shape.rows * shape.cols, parts.front().name.c_str()));
-  KAON_RETURN_IF_ERROR(ForEachPartRun(
+namespace {
+
+// The parts' runs into `data`, converted by convert(view, offset, count, out)
+// (ConvertToF32 or ConvertToBF16); zeroed parts as zeros.
+template <typename T, typename Convert>
+absl::Status FillParts(const WeightStore& store, std::span<const WeightPart> parts, T* data, Convert convert) {
+  return ForEachPartRun(
       store, parts,
-      [data](const TensorView& t, int64_t offset, int64_t count, int64_t dst) {
-        ConvertToF32(t, static_cast<size_t>(offset), static_cast<size_t>(count), data + dst);
+      [&](const TensorView& t, int64_t offset, int64_t count, int64_t dst) {
+        convert(t, static_cast<size_t>(offset), static_cast<size_t>(count), data + dst);
         return absl::OkStatus();
       },
-      [data](int64_t dst, int64_t count) {
-        std::fill(data + dst, data + dst + count, 0.0f);
+      [&](int64_t dst, int64_t count) {
+        std::fill(data + dst, data + dst + count, T{0});
         return absl::OkStatus();
-      }));
+      });
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> CpuBackend::LoadWeight(const WeightStore& store, std::span<const WeightPart> parts) {
+  KAON_ASSIGN_OR_RETURN(WeightShape shape, ShapeOfParts(parts));
+  const int64_t n = shape.rows * shape.cols;
+  if (options_.bf16_weights && parts.front().shape.size() == 2) {
+    KAON_ASSIGN_OR_RETURN(void* raw, NewBytes(n * 2, parts.front().name.c_str()));
+    uint16_t* bits = static_cast<uint16_t*>(raw);
+    KAON_RETURN_IF_ERROR(FillParts(store, parts, bits, ConvertToBF16));
+    return Tensor{bits, shape.rows, shape.cols, DType::kBF16};
+  }
+  KAON_ASSIGN_OR_RETURN(float* data, NewFloats(n, parts.front().name.c_str()));
+  KAON_RETURN_IF_ERROR(FillParts(store, parts, data, ConvertToF32));
   return Tensor{data, shape.rows, shape.cols};
 }
 
