@@ -1,7 +1,8 @@
-// The CPU backend: fp32 (or, with --dtype bfloat16, bf16 matrices) weights and fp32 activations in host memory, kaon's
-// GEMMs and kernels/cpu ops split over one thread pool, the reference
-// sampler. Every buffer it hands out is counted (allocated_bytes), so tests
-// can hold the start-up memory plan to what it really allocates.
+// The CPU backend: fp32 weights (or, with --dtype bfloat16, bf16 matrices)
+// and fp32 activations in host memory, kaon's GEMMs and kernels/cpu ops
+// split over one thread pool, the reference sampler. Every buffer it hands
+// out is counted (allocated_bytes), so tests can hold the start-up memory
+// plan to what it really allocates.
 // Engine thread only.
 #pragma once
 
